@@ -1,0 +1,96 @@
+"""aezoo: a model zoo of autoencoders.
+
+>>> import aezoo
+>>> aezoo.list_models("conv*")
+['conv']
+>>> model = aezoo.create("vae", latent_dim=8)
+
+Importing aezoo is cheap: the public names below load their modules (and torch) on first use,
+and architectures are discovered from the ``aezoo.architectures`` entry points on first lookup.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+# public name -> module that defines it
+_LAZY = {
+    # registry
+    "list_models": "registry",
+    "create": "registry",
+    "info": "registry",
+    "plugins": "registry",
+    "get_architecture": "registry",
+    "get_pretrained": "registry",
+    "PluginRecord": "registry",
+    "PluginWarning": "registry",
+    # the contract
+    "Autoencoder": "models.base",
+    "AEOutput": "models.base",
+    "PLUGIN_API_VERSION": "models.base",
+    "AEConfig": "config",
+    "Preprocessing": "preprocessing",
+    "Pretrained": "pretrained",
+    # loading and saving
+    "load": "loading",
+    # data, training, evaluation
+    "DeviceDataset": "data",
+    "load_dataset": "data",
+    "Trainer": "training",
+    "TrainConfig": "training",
+    "train": "training",
+    "evaluate": "evaluation",
+    "pretrain": "layerwise",
+    "LayerwiseConfig": "layerwise",
+    # hub
+    "publish": "hub",
+    "pull": "hub",
+    # errors
+    "AezooError": "errors",
+    "UnknownNameError": "errors",
+    "ConfigError": "errors",
+    "InputError": "errors",
+    "WeightsError": "errors",
+    "DataError": "errors",
+    "HubError": "errors",
+    "PluginError": "errors",
+    "TrainingError": "errors",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aezoo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import AEConfig
+    from .data import DeviceDataset, load_dataset
+    from .errors import (
+        AezooError, ConfigError, DataError, HubError, InputError, PluginError, TrainingError,
+        UnknownNameError, WeightsError,
+    )
+    from .evaluation import evaluate
+    from .hub import publish, pull
+    from .layerwise import LayerwiseConfig, pretrain
+    from .loading import load
+    from .models.base import PLUGIN_API_VERSION, AEOutput, Autoencoder
+    from .preprocessing import Preprocessing
+    from .pretrained import Pretrained
+    from .registry import (
+        PluginRecord, PluginWarning, create, get_architecture, get_pretrained, info, list_models, plugins,
+    )
+    from .training import TrainConfig, Trainer, train

@@ -1,0 +1,76 @@
+"""Entry point of the ``aezoo`` command; commands are imported lazily so ``--help`` stays fast."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from .._version import __version__
+
+# command name -> "module:attribute" inside aezoo.cli
+COMMANDS = {
+    "list": "registry:list_cmd",
+    "info": "registry:info_cmd",
+    "plugins": "registry:plugins_cmd",
+    "train": "training:train_cmd",
+    "eval": "evaluation:eval_cmd",
+    "reconstruct": "evaluation:reconstruct_cmd",
+    "pretrain": "layerwise:pretrain_cmd",
+    "publish": "hub:publish_cmd",
+    "pull": "hub:pull_cmd",
+    "new-plugin": "scaffold:new_plugin_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands live in other modules and are imported on use.
+
+    It also turns every :class:`aezoo.errors.AezooError` into one line on stderr and exit 1:
+    a user's mistake never shows a traceback.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            module, attr = COMMANDS[cmd_name].split(":")
+            try:
+                return getattr(importlib.import_module(f"aezoo.cli.{module}"), attr)
+            except (ImportError, AttributeError):
+                return None  # a command whose module is not in this build
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from ..errors import AezooError
+
+        try:
+            return super().invoke(ctx)
+        except AezooError as e:
+            raise click.ClickException(str(e)) from None
+        except FileNotFoundError as e:
+            raise click.ClickException(f"{e.strerror}: {e.filename}") from None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="aezoo")
+def cli() -> None:
+    """aezoo: a model zoo of autoencoders.
+
+    \b
+    aezoo list                      architectures (aezoo list --pretrained: trained models)
+    aezoo info conv-mnist           config, size and source of a model
+    aezoo train conv --dataset mnist --epochs 5 --out runs/conv
+    aezoo eval runs/conv --dataset mnist
+    """
+
+
+def main() -> None:
+    cli(prog_name="aezoo")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""The contract every autoencoder in the zoo honours.
+
+Training, the layer-wise engine, the Hub and the applications treat every model alike through
+this class. What is special about a model (its noise, its KL term, its adversary) lives in the
+model's own ``loss``/``training_step``, never in the code that drives it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ..config import AEConfig, config_from_dict, replace_config
+from ..errors import InputError
+from ..preprocessing import Preprocessing
+
+if TYPE_CHECKING:
+    from ..pretrained import Pretrained
+
+__all__ = ["AEOutput", "Autoencoder", "MakeOptimizer", "PLUGIN_API_VERSION"]
+
+#: The plugin API this aezoo implements. A plugin declares the version it was written for in
+#: its model class (``api_version``); see CONTRIBUTING.md for what a mismatch does.
+PLUGIN_API_VERSION = 1
+
+MakeOptimizer = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+@dataclasses.dataclass
+class AEOutput:
+    """What ``forward`` returns: the reconstruction and the code, plus model-specific fields."""
+
+    reconstruction: Tensor  # same shape as the input
+    latent: Tensor  # (N, latent_dim) code used for the reconstruction
+
+
+class Autoencoder(nn.Module):
+    """Base class of every autoencoder: ``encode``, ``decode``, ``forward``, ``loss``.
+
+    Subclasses set ``architecture`` (their entry-point name), ``config_class`` and
+    ``api_version``, build their layers in ``__init__(config)`` and implement ``_encode`` and
+    ``_decode`` (on validated tensors). Override ``_forward``/``loss`` for extra outputs or
+    terms, and ``configure_optimizers``/``training_step`` for a training step of their own.
+
+    >>> import aezoo
+    >>> model = aezoo.create("mlp")
+    >>> out = model(torch.rand(8, 1, 28, 28))
+    >>> out.reconstruction.shape, out.latent.shape
+    (torch.Size([8, 1, 28, 28]), torch.Size([8, 32]))
+    """
+
+    architecture: ClassVar[str] = ""
+    config_class: ClassVar[type[AEConfig]] = AEConfig
+    api_version: ClassVar[int] = PLUGIN_API_VERSION
+    pretrained: ClassVar[tuple[Pretrained, ...]] = ()
+
+    def __init__(self, config: AEConfig) -> None:
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(config).__name__}"
+            )
+        self.config = config
+        self.preprocessing = Preprocessing()
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_config(cls, config: AEConfig | Mapping[str, Any] | None = None, **overrides: Any) -> Autoencoder:
+        """Build an untrained model from a config object or mapping, with overrides."""
+        if config is None:
+            config = cls.config_class()
+        elif not isinstance(config, AEConfig):
+            config = config_from_dict(cls.config_class, config)
+        if overrides:
+            config = replace_config(config, **overrides)
+        return cls(config)
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.config.input_shape)
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.config.latent_dim)  # type: ignore[attr-defined]
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    # ----------------------------------------------------------------- validation
+    def _check(self, x: Tensor, shape: tuple[int, ...], what: str, *, finite: bool = True) -> None:
+        if not isinstance(x, Tensor):
+            raise InputError(f"{what} must be a torch.Tensor of shape (N, {_fmt(shape)}), got {type(x).__name__}")
+        if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
+            hint = ""
+            if tuple(x.shape) == shape:
+                hint = "; add a batch dimension with x.unsqueeze(0)"
+            elif x.dim() >= 2 and x[0].numel() == _numel(shape):
+                hint = f"; reshape with x.view(-1, {_fmt(shape)})"
+            raise InputError(
+                f"{type(self).__name__} expects {what} of shape (N, {_fmt(shape)}), got {tuple(x.shape)}{hint}"
+            )
+        if not x.is_floating_point():
+            raise InputError(
+                f"{type(self).__name__} expects a floating-point {what}, got {x.dtype}; "
+                "convert with x.float() (and scale raw pixels with model.preprocessing.apply)"
+            )
+        if finite and not bool(torch.isfinite(x).all()):
+            raise InputError(f"{what} contains NaN or infinite values; clean the data before passing it")
+
+    def check_input(self, x: Tensor, *, finite: bool = True) -> None:
+        """Raise :class:`~aezoo.errors.InputError` unless ``x`` is a valid input batch."""
+        self._check(x, self.input_shape, "input", finite=finite)
+
+    # ----------------------------------------------------------------- the contract
+    def encode(self, x: Tensor) -> Tensor:
+        """Map inputs ``(N, *input_shape)`` to codes ``(N, latent_dim)``."""
+        self.check_input(x)
+        return self._encode(x)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Map codes ``(N, latent_dim)`` to reconstructions ``(N, *input_shape)``."""
+        self._check(z, (self.latent_dim,), "code")
+        return self._decode(z)
+
+    def forward(self, x: Tensor) -> AEOutput:
+        """Reconstruct ``x``; returns an :class:`AEOutput` (or a subclass with more fields)."""
+        self.check_input(x)
+        return self._forward(x)
+
+    def loss(self, x: Tensor) -> dict[str, Tensor]:
+        """Named loss terms for a batch; ``"loss"`` is the total that training minimises."""
+        self.check_input(x, finite=False)
+        return self._loss(x)
+
+    def configure_optimizers(self, make: MakeOptimizer) -> dict[str, torch.optim.Optimizer]:
+        """Optimizers by name; ``make(params)`` builds one with the trainer's settings."""
+        return {"main": make(self.parameters())}
+
+    def training_step(self, x: Tensor, optimizers: Mapping[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
+        """One optimisation step on batch ``x``; returns the (detached) loss terms."""
+        opt = optimizers["main"]
+        opt.zero_grad(set_to_none=True)
+        terms = self.loss(x)
+        terms["loss"].backward()
+        opt.step()
+        return {k: v.detach() for k, v in terms.items()}
+
+    # ----------------------------------------------------------------- to override
+    def _encode(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _decode(self, z: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _forward(self, x: Tensor) -> AEOutput:
+        z = self._encode(x)
+        return AEOutput(reconstruction=self._decode(z), latent=z)
+
+    def _loss(self, x: Tensor) -> dict[str, Tensor]:
+        out = self._forward(x)
+        rec = reconstruction_error(out.reconstruction, x)
+        return {"loss": rec, "reconstruction": rec}
+
+    # ----------------------------------------------------------------- persistence
+    def save_pretrained(self, directory: str | Path, **extra: Any) -> Path:
+        """Write ``model.safetensors`` and ``config.json`` to ``directory``; returns it.
+
+        ``aezoo.load(directory)`` restores a model with identical outputs.
+        """
+        from ..serialization import save_model
+
+        return save_model(self, directory, **extra)
+
+    def extra_repr(self) -> str:
+        return f"architecture={self.architecture!r}, latent_dim={self.latent_dim}, params={self.num_params:,}"
+
+
+def reconstruction_error(recon: Tensor, x: Tensor) -> Tensor:
+    """Mean squared error per element, the reconstruction loss of the classic texts."""
+    return torch.nn.functional.mse_loss(recon.float(), x.float())
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return ", ".join(str(d) for d in shape)

@@ -1,0 +1,40 @@
+"""Fixtures shared by aezoo's tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def shared_data_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of ``../shared/data`` (never modified in place), in torchvision's layout.
+
+    Tests that need MNIST take this as their data root. Skipped when the copy is not beside
+    the checkout (the README says where it comes from).
+    """
+    if not (SHARED_DATA / "MNIST" / "raw").is_dir():
+        pytest.skip(f"offline MNIST copy not found at {SHARED_DATA}")
+    root = tmp_path_factory.mktemp("data")
+    for name in ("MNIST", "FashionMNIST"):
+        shutil.copytree(SHARED_DATA / name, root / name)
+        for p in (root / name).rglob("*"):
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep caches out of the user's home and the network out of reach."""
+    cache = tmp_path_factory.getbasetemp() / "cache"
+    monkeypatch.setenv("AEZOO_CACHE", str(cache / "aezoo"))
+    monkeypatch.setenv("HF_HOME", str(cache / "hf"))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
