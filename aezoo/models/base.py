@@ -158,6 +158,14 @@ class Autoencoder(nn.Module):
         opt.step()
         return {k: v.detach() for k, v in terms.items()}
 
+    def evaluation_metrics(self, x: Tensor, **options: Any) -> dict[str, Tensor]:
+        """Model-specific test metrics, one value per sample (shape ``(N,)``); the evaluator averages.
+
+        The VAE adds its ELBO and importance-sampled NLL (``options["nll_samples"]``); the
+        denoiser its PSNR before and after denoising. The default adds nothing.
+        """
+        return {}
+
     # ----------------------------------------------------------------- to override
     def _encode(self, x: Tensor) -> Tensor:
         raise NotImplementedError

@@ -1,0 +1,57 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+F = Callable[..., Any]
+
+
+def data_options(f: F) -> F:
+    """``--dataset`` and ``--data-dir``."""
+    f = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Where datasets live (default: $AEZOO_DATA, then the aezoo cache directory).",
+    )(f)
+    f = click.option(
+        "--dataset", "-d", default="mnist", show_default=True,
+        help="mnist, fashion-mnist, cifar10, or a path to your own data (image folder, .npy/.npz/.pt, .csv).",
+    )(f)
+    return f
+
+
+def device_option(f: F) -> F:
+    return click.option(
+        "--device", default="auto", show_default=True, help="cuda, mps, cpu, or auto (cuda, then mps, then cpu)."
+    )(f)
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
+    """Parse ``--set key=value`` pairs; values are JSON when they parse as JSON, else strings.
+
+    >>> parse_sets(("latent_dim=8", "noise=masking", "dims=[784,100,10]"))
+    {'latent_dim': 8, 'noise': 'masking', 'dims': [784, 100, 10]}
+    """
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--set")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def set_option(f: F) -> F:
+    return click.option(
+        "--set", "sets", multiple=True, metavar="KEY=VALUE",
+        help="Override a model config field (repeatable), e.g. --set latent_dim=8.",
+    )(f)
