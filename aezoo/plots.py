@@ -1,0 +1,181 @@
+"""Pictures: loss curves, reconstruction grids, latent maps, samples and denoising rows.
+
+Every function draws with matplotlib's Agg backend (no display needed) or torchvision's
+``make_grid``, writes a PNG atomically and returns its path. What a model can draw is decided
+by what it can do (``hasattr(model, "sample")``), never by its class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from .errors import InputError
+from .serialization import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .data import DeviceDataset
+    from .models.base import Autoencoder
+
+__all__ = ["denoising_grid", "latent_map", "loss_curve", "reconstruction_grid", "sample_grid"]
+
+
+# ----------------------------------------------------------------------------- helpers
+def _figure(**kwargs: Any) -> Figure:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)  # never open a window, even where a display exists
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
+def _save_figure(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    fig.tight_layout()
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=100)
+    return path
+
+
+def _save_tensor_grid(rows: Sequence[Tensor], path: str | Path, ncol: int) -> Path:
+    """Stack image rows (each ``(n, C, H, W)`` in [0, 1]) into one grid PNG."""
+    from torchvision.utils import make_grid, save_image
+
+    images = torch.cat([r.detach().float().cpu() for r in rows])
+    grid = make_grid(images, nrow=ncol, padding=2, pad_value=1.0)
+    path = Path(path)
+    with atomic_write(path) as f:
+        save_image(grid, f, format="png")
+    return path
+
+
+def _is_image(shape: Sequence[int]) -> bool:
+    return len(shape) == 3 and shape[0] in (1, 3)
+
+
+def _to_display(model: Autoencoder, x: Tensor) -> Tensor:
+    """Model-space tensor -> raw scale clamped to [0, 1] for display."""
+    return model.preprocessing.invert(x.detach().float()).clamp(0.0, 1.0)
+
+
+def _as_float_list(values: Any) -> list[float] | None:
+    """A per-epoch series as floats, or ``None`` when ``values`` is not one."""
+    if isinstance(values, Tensor):
+        values = values.detach().cpu().flatten().tolist()
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        return None
+    out = []
+    for v in values:
+        if isinstance(v, Tensor) and v.numel() == 1:
+            v = v.item()
+        if v is None:
+            v = math.nan
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return None
+        out.append(float(v))
+    return out
+
+
+def _history_mapping(history: Any) -> Mapping[str, Any]:
+    if isinstance(history, Mapping):
+        return history
+    for attr in ("to_dict", "as_dict"):
+        if callable(getattr(history, attr, None)):
+            return getattr(history, attr)()
+    import dataclasses
+
+    if dataclasses.is_dataclass(history) and not isinstance(history, type):
+        return dataclasses.asdict(history)
+    if isinstance(history, Sequence) and all(isinstance(h, Mapping) for h in history):
+        return _transpose(history)
+    return vars(history)
+
+
+def _transpose(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A list of per-epoch records -> per-epoch lists (nested one level for train/val)."""
+    out: dict[str, Any] = {}
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, Mapping):
+                group = out.setdefault(key, {})
+                for k, v in value.items():
+                    group.setdefault(k, []).append(v)
+            else:
+                out.setdefault(key, []).append(value)
+    return out
+
+
+def _loss_series(history: Any) -> dict[str, dict[str, list[float]]]:
+    """``{metric: {split: values}}`` for every numeric per-epoch series in a history."""
+    h = _history_mapping(history)
+    series: dict[str, dict[str, list[float]]] = {}
+    groups = {k: v for k, v in h.items() if k in ("train", "val", "validation", "test")}
+    if isinstance(groups.get("train"), Sequence) or isinstance(groups.get("val"), Sequence):
+        groups = {k: _transpose(v) if isinstance(v, Sequence) else v for k, v in groups.items()}
+    for split, group in groups.items():
+        if isinstance(group, Mapping):
+            for name, values in group.items():
+                if (vals := _as_float_list(values)) is not None:
+                    series.setdefault(str(name), {})[split] = vals
+        elif (vals := _as_float_list(group)) is not None:  # "train": [losses]
+            series.setdefault("loss", {})[split] = vals
+    if not series:  # flat histories: {"train_loss": [...], "val_loss": [...]}
+        for key, values in h.items():
+            if key in ("epoch", "epochs", "step", "time", "lr") or (vals := _as_float_list(values)) is None:
+                continue
+            split, _, name = str(key).partition("_")
+            if split in ("train", "val") and name:
+                series.setdefault(name, {})[split] = vals
+            else:
+                series.setdefault(str(key), {})["train"] = vals
+    return series
+
+
+# ----------------------------------------------------------------------------- loss curves
+def loss_curve(history: Any, path: str | Path) -> Path:
+    """Plot every numeric per-epoch series under ``history["train"]``/``history["val"]``.
+
+    One panel per term (``loss``, ``reconstruction``, ``kl`` ...), train and validation in the
+    same panel; log-scale y when every value is positive. ``history`` is the trainer's history
+    (a mapping, a dataclass with ``to_dict``, or a list of per-epoch records).
+
+    >>> import tempfile, os
+    >>> h = {"epoch": [1, 2, 3], "train": {"loss": [0.3, 0.2, 0.1]}, "val": {"loss": [0.35, 0.25, 0.2]}}
+    >>> p = loss_curve(h, os.path.join(tempfile.mkdtemp(), "loss.png"))
+    >>> p.stat().st_size > 0
+    True
+    """
+    h = _history_mapping(history)
+    series = _loss_series(h)
+    if not series:
+        raise InputError(
+            f"no per-epoch numeric series found in the history (keys: {sorted(map(str, h))!r}); "
+            "expected e.g. {'train': {'loss': [...]}, 'val': {'loss': [...]}}"
+        )
+    epochs = _as_float_list(h.get("epoch", h.get("epochs")))
+    ncols = min(3, len(series))
+    nrows = -(-len(series) // ncols)
+    fig = _figure(figsize=(4.2 * ncols, 3.2 * nrows))
+    for i, (name, by_split) in enumerate(sorted(series.items(), key=lambda kv: (kv[0] != "loss", kv[0]))):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        positive = True
+        for split, values in by_split.items():
+            xs = epochs if epochs is not None and len(epochs) == len(values) else list(range(1, len(values) + 1))
+            ax.plot(xs, values, marker="o" if len(values) < 30 else None, markersize=3, label=split)
+            finite = [v for v in values if math.isfinite(v)]
+            positive = positive and bool(finite) and min(finite) > 0
+        if positive:
+            ax.set_yscale("log")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    return _save_figure(fig, path)
