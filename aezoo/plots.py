@@ -179,3 +179,149 @@ def loss_curve(history: Any, path: str | Path) -> Path:
         ax.grid(True, alpha=0.3)
         ax.legend()
     return _save_figure(fig, path)
+
+
+# ----------------------------------------------------------------------------- model pictures
+class _EvalMode:
+    """``model.eval()`` and ``torch.no_grad()`` for the block; restores the training flag after."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        self.was_training = model.training
+        self.no_grad = torch.no_grad()
+
+    def __enter__(self) -> None:
+        self.model.eval()
+        self.no_grad.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.no_grad.__exit__(*exc)
+        self.model.train(self.was_training)
+
+
+def _inputs(x: Tensor | DeviceDataset, n: int | None = None) -> Tensor:
+    x = x if isinstance(x, Tensor) else x.x
+    return x[:n] if n is not None else x
+
+
+def _image_rows(rows: Sequence[Tensor], path: str | Path, labels: Sequence[str], title: str) -> Path:
+    """Rows of samples (model space, already displayable) as one PNG: a grid for images,
+    heatmaps (one panel per row) for feature vectors."""
+    shape = tuple(rows[0].shape[1:])
+    if len(shape) == 2:  # (H, W) images without a channel axis
+        rows = [r.unsqueeze(1) for r in rows]
+        shape = (1, *shape)
+    if _is_image(shape):
+        n = rows[0].shape[0]
+        ncol = min(n, 16)
+        pad = -n % ncol  # keep every row type starting on a new line
+        blank = torch.ones(pad, *shape)
+        return _save_tensor_grid([torch.cat([r.cpu(), blank]) for r in rows], path, ncol)
+    flat = [r.detach().float().cpu().flatten(1) for r in rows]
+    lo = min(float(f.min()) for f in flat)
+    hi = max(float(f.max()) for f in flat)
+    fig = _figure(figsize=(8, 1.2 + 1.6 * len(flat)))
+    for i, (f, label) in enumerate(zip(flat, labels)):
+        ax = fig.add_subplot(len(flat), 1, i + 1)
+        im = ax.imshow(f.numpy(), aspect="auto", interpolation="nearest", cmap="viridis", vmin=lo, vmax=hi)
+        ax.set_ylabel(label)
+        ax.set_xlabel("feature" if i == len(flat) - 1 else "")
+        fig.colorbar(im, ax=ax)
+    fig.suptitle(title)
+    return _save_figure(fig, path)
+
+
+def reconstruction_grid(model: Autoencoder, x: Tensor | DeviceDataset, path: str | Path, n: int = 16) -> Path:
+    """Draw the first ``n`` inputs (top) above their reconstructions (bottom).
+
+    ``x`` is a batch in model space (or a :class:`~aezoo.data.DeviceDataset`); it is mapped
+    back with ``model.preprocessing.invert`` and clamped to [0, 1]. Feature vectors (inputs
+    that are not images) are drawn as two heatmaps instead.
+
+    >>> import aezoo, tempfile, os
+    >>> model = aezoo.create("linear")
+    >>> p = reconstruction_grid(model, torch.rand(8, 1, 28, 28), os.path.join(tempfile.mkdtemp(), "r.png"), n=8)
+    >>> p.name
+    'r.png'
+    """
+    x = _inputs(x, n).to(model.device)
+    with _EvalMode(model):
+        recon = model(x).reconstruction
+    rows = [_to_display(model, x), _to_display(model, recon)]
+    return _image_rows(rows, path, ["original", "reconstruction"], f"{model.architecture}: reconstructions")
+
+
+def sample_grid(model: Autoencoder, path: str | Path, n: int = 64) -> Path:
+    """Draw ``n`` samples of a generative model (one with ``sample(n)``, e.g. the VAE)."""
+    sample = getattr(model, "sample", None)
+    if not callable(sample):
+        raise InputError(
+            f"{type(model).__name__} ({model.architecture!r}) has no sample(n) method; "
+            "sample_grid needs a generative model such as 'vae' or 'aae'"
+        )
+    with _EvalMode(model):
+        samples = sample(n)
+    return _image_rows([_to_display(model, samples)], path, ["sample"], f"{model.architecture}: samples")
+
+
+def denoising_grid(model: Autoencoder, x: Tensor | DeviceDataset, path: str | Path, n: int = 8) -> Path:
+    """Draw clean inputs, their corruptions (``model.corrupt(x)``) and the model's denoising."""
+    corrupt = getattr(model, "corrupt", None)
+    if not callable(corrupt):
+        raise InputError(
+            f"{type(model).__name__} ({model.architecture!r}) has no corrupt(x) method; "
+            "denoising_grid needs a denoising model such as 'denoising'"
+        )
+    x = _inputs(x, n).to(model.device)
+    with _EvalMode(model):
+        noisy = corrupt(x)
+        denoised = model(noisy).reconstruction
+    rows = [_to_display(model, r) for r in (x, noisy, denoised)]
+    return _image_rows(rows, path, ["clean", "corrupted", "denoised"], f"{model.architecture}: denoising")
+
+
+def _encode_all(model: Autoencoder, x: Tensor, batch_size: int = 1000) -> Tensor:
+    with _EvalMode(model):
+        return torch.cat([model.encode(x[i : i + batch_size].to(model.device)).float() for i in range(0, len(x), batch_size)])
+
+
+def latent_map(
+    model: Autoencoder, dataset: DeviceDataset | Tensor, path: str | Path, *, max_points: int = 5000
+) -> Path:
+    """Scatter the codes of (up to ``max_points``) samples, coloured by label when there are labels.
+
+    Codes with more than two dimensions are projected on their first two principal components
+    (``torch.pca_lowrank``), as the title says; 1-D codes are drawn against the label.
+    """
+    x = _inputs(dataset, max_points)
+    y = getattr(dataset, "y", None)
+    y = y[:max_points].cpu() if y is not None else None
+    z = _encode_all(model, x).cpu()
+    d = z.shape[1]
+    if d > 2:
+        mean = z.mean(0, keepdim=True)
+        _, _, v = torch.pca_lowrank(z - mean, q=2, center=False)
+        z2 = (z - mean) @ v[:, :2]
+        title, xl, yl = f"{model.architecture}: {d}-D codes, PCA projection", "PC 1", "PC 2"
+    elif d == 2:
+        z2, title, xl, yl = z, f"{model.architecture}: 2-D codes", "z[0]", "z[1]"
+    else:
+        other = y.float() + 0.3 * (torch.rand(len(z)) - 0.5) if y is not None else torch.zeros(len(z))
+        z2 = torch.stack([z[:, 0], other], 1)
+        title, xl, yl = f"{model.architecture}: 1-D codes", "z[0]", "label" if y is not None else ""
+    fig = _figure(figsize=(6.5, 5.5))
+    ax = fig.add_subplot(1, 1, 1)
+    pts = z2.numpy()
+    if y is not None:
+        sc = ax.scatter(pts[:, 0], pts[:, 1], c=y.numpy(), cmap="tab10", s=4, alpha=0.7)
+        labels = sorted(set(y.tolist()))
+        if len(labels) <= 20:
+            ax.legend(*sc.legend_elements(num=labels), title="label", loc="best", fontsize=7, markerscale=0.8)
+        else:
+            fig.colorbar(sc, ax=ax, label="label")
+    else:
+        ax.scatter(pts[:, 0], pts[:, 1], s=4, alpha=0.7)
+    ax.set_title(title)
+    ax.set_xlabel(xl)
+    ax.set_ylabel(yl)
+    return _save_figure(fig, path)

@@ -10,6 +10,9 @@ from PIL import Image
 
 from aezoo import plots
 
+# Architectures still being written warn once on discovery; that is not what these tests check.
+pytestmark = pytest.mark.filterwarnings("ignore::aezoo.registry.PluginWarning")
+
 
 def _png_size(path: Path) -> tuple[int, int]:
     assert path.stat().st_size > 0
@@ -43,3 +46,65 @@ def test_loss_curve_rejects_empty_history(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="no per-epoch"):
         plots.loss_curve({"epoch": []}, tmp_path / "loss.png")
+
+
+# ----------------------------------------------------------------------------- model pictures
+import aezoo  # noqa: E402
+from aezoo.data import DeviceDataset  # noqa: E402
+from aezoo.errors import InputError  # noqa: E402
+from aezoo.models.linear import LinearAE  # noqa: E402
+
+
+class _Generative(LinearAE):
+    """A test double with the capabilities of a VAE and a denoiser."""
+
+    def sample(self, n: int) -> torch.Tensor:
+        return self.decode(torch.randn(n, self.latent_dim, device=self.device))
+
+    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + 0.3 * torch.randn_like(x)).clamp(0, 1)
+
+
+def _double(**overrides: object) -> _Generative:
+    return _Generative(aezoo.create("linear", **overrides).config)
+
+
+@pytest.mark.parametrize("n", [8, 10])
+def test_reconstruction_grid_images(tmp_path: Path, n: int) -> None:
+    model = aezoo.create("linear")
+    model.train()
+    path = plots.reconstruction_grid(model, torch.rand(12, 1, 28, 28), tmp_path / "r.png", n=n)
+    w, h = _png_size(path)
+    assert w > h > 28  # two-plus rows of 28-pixel images
+    assert model.training  # the mode is restored
+
+
+def test_reconstruction_grid_features(tmp_path: Path) -> None:
+    model = aezoo.create("linear", input_shape=(20,))
+    ds = DeviceDataset(torch.randn(30, 20), name="features")
+    assert min(_png_size(plots.reconstruction_grid(model, ds, tmp_path / "f.png"))) > 0
+
+
+@pytest.mark.parametrize("latent_dim,labels", [(2, True), (5, True), (5, False), (1, True)])
+def test_latent_map(tmp_path: Path, latent_dim: int, labels: bool) -> None:
+    model = aezoo.create("linear", latent_dim=latent_dim)
+    y = torch.arange(50) % 10 if labels else None
+    ds = DeviceDataset(torch.rand(50, 1, 28, 28), y)
+    assert min(_png_size(plots.latent_map(model, ds, tmp_path / "z.png", max_points=40))) > 0
+
+
+def test_sample_and_denoising_grids(tmp_path: Path) -> None:
+    model = _double()
+    w, h = _png_size(plots.sample_grid(model, tmp_path / "s.png", n=20))
+    assert w > 28 and h > 28
+    w, h = _png_size(plots.denoising_grid(model, torch.rand(8, 1, 28, 28), tmp_path / "d.png"))
+    assert h > 3 * 28
+
+
+def test_capabilities_are_checked(tmp_path: Path) -> None:
+    model = aezoo.create("linear")
+    with pytest.raises(InputError, match="sample"):
+        plots.sample_grid(model, tmp_path / "s.png")
+    with pytest.raises(InputError, match="corrupt"):
+        plots.denoising_grid(model, torch.rand(4, 1, 28, 28), tmp_path / "d.png")
+    assert not list(tmp_path.iterdir())
