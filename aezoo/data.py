@@ -1,16 +1,44 @@
-"""Datasets held as one tensor on the training device, sliced into batches by a shuffled index."""
+"""Datasets held as one tensor on the training device, sliced into batches by a shuffled index.
+
+Built-in datasets (MNIST, Fashion-MNIST, CIFAR-10) come through torchvision once, are kept as uint8
+safetensors under the data root, and are loaded whole; user data comes from a folder of images, a
+tensor file or a CSV. aezoo never unpickles user files. Values are checked (non-empty, finite) once,
+here, so the training loop does not have to.
+"""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
-from collections.abc import Iterator
+import os
+import socket
+import warnings
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from .errors import DataError, close_matches, unknown_name
 from .preprocessing import Preprocessing
+from .serialization import atomic_write
 
-__all__ = ["DeviceDataset"]
+__all__ = ["DeviceDataset", "data_root", "load_dataset", "load_user_data"]
+
+DATA_ENV = "AEZOO_DATA"  # a folder holding the built-in datasets (what --data-dir sets per command)
+CACHE_ENV = "AEZOO_CACHE"  # aezoo's cache folder; datasets go to its "data" subfolder
+CACHE_DIRNAME = "aezoo-cache"  # under the data root: <name>-<split>.safetensors
+_CACHE_FORMAT = "1"
+_DOWNLOAD_TIMEOUT_S = 60.0  # torchvision opens URLs without a timeout; never hang on a dead network
+SPLITS = ("train", "test")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+TENSOR_SUFFIXES = (".npy", ".npz", ".pt", ".pth", ".safetensors")
+_X_KEYS = ("x", "data", "images", "inputs", "features", "X", "arr_0")
+_Y_KEYS = ("y", "labels", "targets", "label", "target", "Y")
 
 
 @dataclasses.dataclass
@@ -48,9 +76,24 @@ class DeviceDataset:
         drop_last: bool = False,
         start: int = 0,
     ) -> Iterator[Tensor]:
-        """Yield batches of ``x``; ``start`` skips the first batches (to resume mid-epoch)."""
+        """Yield batches of ``x``; ``start`` skips the first batches (to resume mid-epoch).
+
+        The permutation is drawn whole before skipping, so a resumed epoch with the generator in
+        the same state sees the same remaining batches as the uninterrupted one.
+
+        >>> ds = DeviceDataset(torch.arange(6.0).view(6, 1))
+        >>> [b.flatten().tolist() for b in ds.batches(4, shuffle=False, start=1)]
+        [[4.0, 5.0]]
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise DataError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if start < 0:
+            raise DataError(f"start must be a batch number >= 0, got {start!r}")
         n = len(self)
-        order = torch.randperm(n, generator=generator, device="cpu").to(self.x.device) if shuffle else None
+        order = None
+        if shuffle:
+            gen_device = generator.device if generator is not None else "cpu"
+            order = torch.randperm(n, generator=generator, device=gen_device).to(self.x.device)
         stop = n - n % batch_size if drop_last else n
         for i in range(start * batch_size, stop, batch_size):
             yield self.x[order[i : i + batch_size]] if order is not None else self.x[i : i + batch_size]
@@ -69,3 +112,510 @@ class DeviceDataset:
             index = slice(0, index)
         y = self.y[index] if self.y is not None else None
         return dataclasses.replace(self, x=self.x[index], y=y)
+
+    def split(self, fraction: float, *, seed: int = 0) -> tuple[DeviceDataset, DeviceDataset]:
+        """Split off a random ``fraction`` of the samples as a validation set: ``(train, val)``.
+
+        The same ``seed`` gives the same split on every device; both parts keep the original order.
+
+        >>> train, val = DeviceDataset(torch.rand(10, 3)).split(0.2, seed=0)
+        >>> len(train), len(val)
+        (8, 2)
+        """
+        n = len(self)
+        if not 0.0 < fraction < 1.0:
+            raise DataError(f"validation fraction must be between 0 and 1 (exclusive), got {fraction!r}")
+        if n < 2:
+            raise DataError(f"cannot split {self.name or 'a dataset'!r} of {n} sample(s) into train and validation")
+        n_val = min(max(round(n * fraction), 1), n - 1)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+        val_idx = perm[:n_val].sort().values.to(self.x.device)
+        train_idx = perm[n_val:].sort().values.to(self.x.device)
+        train = dataclasses.replace(self.subset(train_idx), name=f"{self.name}:train")
+        val = dataclasses.replace(self.subset(val_idx), name=f"{self.name}:val")
+        return train, val
+
+
+# --------------------------------------------------------------------------------------------- roots
+
+
+def data_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The folder that holds the built-in datasets.
+
+    ``root`` (the CLI's ``--data-dir``) wins, then ``$AEZOO_DATA``, then ``$AEZOO_CACHE/data``, then
+    ``$XDG_CACHE_HOME/aezoo/data`` (``~/.cache/aezoo/data`` when that is unset).
+
+    >>> data_root("/tmp/my-data")
+    PosixPath('/tmp/my-data')
+    """
+    return _resolve_root(root)[0]
+
+
+def _resolve_root(root: str | os.PathLike[str] | None) -> tuple[Path, str]:
+    """The data root and where it came from (for error messages)."""
+    if root is not None and str(root) != "":
+        return Path(root).expanduser(), "--data-dir"
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser(), f"${DATA_ENV}"
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser() / "data", f"${CACHE_ENV}/data"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "aezoo" / "data", "the default cache folder"
+
+
+# ------------------------------------------------------------------------------------ built-in sets
+
+
+@dataclasses.dataclass(frozen=True)
+class _Builtin:
+    name: str  # canonical name, also the cache file stem
+    torchvision_class: str  # class in torchvision.datasets
+    folder: str  # where torchvision keeps the files under the root
+    sizes: tuple[int, int]  # samples in (train, test)
+    channels_last: bool = False  # torchvision's .data is (N, H, W, C)
+
+
+_BUILTINS = {
+    b.name: b
+    for b in (
+        _Builtin("mnist", "MNIST", "MNIST/raw", (60000, 10000)),
+        _Builtin("fashion-mnist", "FashionMNIST", "FashionMNIST/raw", (60000, 10000)),
+        _Builtin("cifar10", "CIFAR10", "cifar-10-batches-py", (50000, 10000), channels_last=True),
+    )
+}
+
+
+def _builtin(name: str) -> _Builtin | None:
+    key = name.lower().replace("-", "").replace("_", "")
+    return next((b for b in _BUILTINS.values() if b.name.replace("-", "") == key), None)
+
+
+def load_dataset(
+    name: str | os.PathLike[str],
+    split: str = "train",
+    *,
+    root: str | os.PathLike[str] | None = None,
+    device: str | torch.device = "cpu",
+    download: bool = True,
+) -> DeviceDataset:
+    """Load a whole dataset split onto ``device`` as float32 in [0, 1], ``(N, C, H, W)``.
+
+    ``name`` is ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"`` (spelling of ``-``/``_`` free),
+    or the path of your own data (see :func:`load_user_data`; ``split`` is then ignored). The
+    root comes from :func:`data_root`. The first load goes through torchvision (downloading when
+    ``download`` is true and the files are missing) and stores the split as uint8 safetensors in
+    ``<root>/aezoo-cache/``; later loads read only that file.
+
+    >>> ds = load_dataset("mnist", "test", device="cpu")  # doctest: +SKIP
+    >>> ds.x.shape, ds.y[:3].tolist(), ds.preprocessing.scale == 1 / 255  # doctest: +SKIP
+    (torch.Size([10000, 1, 28, 28]), [7, 2, 1], True)
+    """
+    text = os.fspath(name)
+    spec = _builtin(text) if not _looks_like_path(text) else None
+    if spec is None:
+        path = Path(text).expanduser()
+        if path.exists():
+            return load_user_data(path, device=device)
+        if _looks_like_path(text):
+            raise DataError(
+                f"{text!r} does not exist; give an existing folder of images or a "
+                f"{'/'.join(TENSOR_SUFFIXES)} or .csv file, or a built-in dataset ({', '.join(_BUILTINS)})"
+            )
+        raise unknown_name("dataset", text, _BUILTINS, hint="or give the path of a folder of images, a tensor file or a CSV")
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r} for {spec.name!r}; choose one of {', '.join(map(repr, SPLITS))}")
+    base, origin = _resolve_root(root)
+    n_expected = spec.sizes[SPLITS.index(split)]
+    cache = base / CACHE_DIRNAME / f"{spec.name}-{split}.safetensors"
+    loaded = _read_cache(cache, n_expected)
+    if loaded is None:
+        loaded = _load_torchvision(spec, split, base, origin, cache, download)
+        _write_cache(cache, *loaded, name=spec.name, split=split)
+    raw, y = loaded
+    return _finish(raw, y, name=f"{spec.name}/{split}", device=device)
+
+
+def _looks_like_path(text: str) -> bool:
+    return os.sep in text or "/" in text or text.startswith((".", "~")) or Path(text).suffix.lower() in (
+        *TENSOR_SUFFIXES, ".csv", ".tsv"
+    )
+
+
+@contextmanager
+def _network_timeout(seconds: float) -> Iterator[None]:
+    # urllib without a timeout waits forever on a silently dropped connection; set one only
+    # while downloading and only when nobody else chose one.
+    previous = socket.getdefaulttimeout()
+    if previous is None:
+        socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        if previous is None:
+            socket.setdefaulttimeout(None)
+
+
+def _load_torchvision(
+    spec: _Builtin, split: str, base: Path, origin: str, cache: Path, download: bool
+) -> tuple[Tensor, Tensor]:
+    """Read a split through torchvision; ``download=True`` also unpacks local archives offline."""
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, spec.torchvision_class)
+    try:
+        with _network_timeout(_DOWNLOAD_TIMEOUT_S):
+            ds = cls(str(base), train=split == "train", download=download)
+    except Exception as e:  # URLError, OSError, RuntimeError, tarfile errors: all mean "not here"
+        urls = list(getattr(cls, "mirrors", None) or [getattr(cls, "url", "")])
+        why = (
+            f"the download from {', '.join(urls)} failed ({_one_line(e)})"
+            if download
+            else "download=False, so nothing was downloaded"
+        )
+        raise DataError(
+            f"dataset {spec.name!r} ({split}) not found: looked in {base / spec.folder} and for the cache "
+            f"{cache} (data root {base} from {origin}); {why}. Fix: put the original files (the .gz or "
+            f".tar.gz archives are enough) in {base / spec.folder}, or point --data-dir or ${DATA_ENV} at a "
+            f"folder holding {spec.folder}/, or run once with network access and download=True"
+        ) from e
+    x = torch.as_tensor(np.asarray(ds.data))
+    x = x.permute(0, 3, 1, 2) if spec.channels_last else x.unsqueeze(1)
+    return x.to(torch.uint8).contiguous(), torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+
+
+def _one_line(e: BaseException, limit: int = 300) -> str:
+    text = " ".join(f"{type(e).__name__}: {e}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _checksum(t: Tensor) -> str:
+    # crc32 over the bytes: a few ms for MNIST, catches flipped or zeroed bytes that safetensors'
+    # header check cannot see.
+    return str(zlib.crc32(t.contiguous().view(torch.uint8).numpy().data))
+
+
+def _read_cache(path: Path, n_expected: int) -> tuple[Tensor, Tensor] | None:
+    """The cached ``(x uint8, y int64)`` of a split, or None (with a warning) if absent or damaged."""
+    if not path.is_file():
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            x, y = f.get_tensor("x"), f.get_tensor("y")
+        problem = ""
+        if meta.get("format") != _CACHE_FORMAT:
+            problem = f"cache format {meta.get('format')!r}, expected {_CACHE_FORMAT!r}"
+        elif x.dtype != torch.uint8 or x.dim() != 4 or y.dtype != torch.int64 or y.shape != (x.shape[0],):
+            problem = f"unexpected tensors x {x.dtype} {tuple(x.shape)}, y {y.dtype} {tuple(y.shape)}"
+        elif x.shape[0] != n_expected:
+            problem = f"{x.shape[0]} samples instead of {n_expected}"
+        elif meta.get("crc32_x") != _checksum(x) or meta.get("crc32_y") != _checksum(y):
+            problem = "checksum mismatch"
+    except Exception as e:  # safetensors raises its own error type for a damaged header
+        problem = _one_line(e)
+    if problem:
+        warnings.warn(f"ignoring damaged dataset cache {path} ({problem}); rebuilding it", stacklevel=3)
+        return None
+    return x, y
+
+
+def _write_cache(path: Path, x: Tensor, y: Tensor, *, name: str, split: str) -> None:
+    from safetensors.torch import save
+
+    meta = {"format": _CACHE_FORMAT, "dataset": name, "split": split, "crc32_x": _checksum(x), "crc32_y": _checksum(y)}
+    try:
+        with atomic_write(path) as f:
+            f.write(save({"x": x, "y": y}, metadata=meta))
+        os.chmod(path, 0o644)  # mkstemp makes it private; others sharing the data root may read it
+    except OSError as e:  # a read-only data root still loads, just without the fast path
+        warnings.warn(f"could not write the dataset cache {path} ({_one_line(e)}); loads stay slow", stacklevel=3)
+
+
+# -------------------------------------------------------------------------------------- user data
+
+
+def load_user_data(
+    path: str | os.PathLike[str],
+    *,
+    device: str | torch.device = "cpu",
+    label_column: str | int | None = None,
+) -> DeviceDataset:
+    """Load your own data whole onto ``device``, with the preprocessing it was given.
+
+    * a folder of images (PNG, JPEG, ...; all one size): ``(N, 1|3, H, W)``, ``scale=1/255``;
+      images in subfolders get the subfolder's index (sorted names) as label;
+    * ``.npy``/``.npz``/``.pt``/``.safetensors`` tensors (never unpickled): uint8 arrays are images
+      (``scale=1/255``; ``(N, H, W)`` gains a channel, ``(N, H, W, C)`` becomes ``(N, C, H, W)``),
+      2-D arrays are tables (standardised per column), other float arrays are kept as they are;
+      ``.npz``/``.pt``/``.safetensors`` mappings use key ``x`` (or ``data``, ``images``...) and labels
+      from ``label_column`` (default ``y``, ``labels`` or ``targets`` when present);
+    * ``.csv``/``.tsv`` of numbers, with or without a header: ``(N, F)`` standardised per column
+      (``mean``/``std`` of this data; a constant column gets ``std=1``); ``label_column`` (name or
+      index) becomes integer labels and is left out of the features.
+
+    >>> import numpy as np, tempfile, os
+    >>> f = os.path.join(tempfile.mkdtemp(), "x.npy"); np.save(f, np.zeros((5, 8, 8), np.uint8))
+    >>> load_user_data(f).x.shape
+    torch.Size([5, 1, 8, 8])
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        if label_column is not None:
+            raise DataError(f"label_column does not apply to an image folder ({path}); labels come from subfolders")
+        raw, y = _read_image_folder(path)
+        return _finish(raw, y, name=path.name, device=device)
+    if not path.is_file():
+        raise DataError(f"{str(path)!r} does not exist; give a folder of images or a tensor or CSV file")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        raw, y = _read_csv(path, label_column)
+        return _finish(raw, y, name=path.name, device=device, standardise=True)
+    if suffix not in TENSOR_SUFFIXES:
+        raise DataError(
+            f"cannot read {str(path)!r}: unknown file type {suffix!r}; aezoo reads a folder of images, "
+            f"{', '.join(TENSOR_SUFFIXES)} and .csv"
+        )
+    raw, y = _read_tensor_file(path, label_column)
+    if raw.dtype == torch.uint8:
+        return _finish(_images_nchw(raw), y, name=path.name, device=device)
+    raw = raw.float()
+    if raw.dim() == 1:
+        raw = raw.unsqueeze(1)
+    return _finish(raw, y, name=path.name, device=device, standardise=raw.dim() == 2)
+
+
+def _read_image_folder(folder: Path) -> tuple[Tensor, Tensor | None]:
+    from PIL import Image, UnidentifiedImageError
+
+    files = sorted(
+        p for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
+    if not files:
+        raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {folder}")
+    images = []
+    for p in files:
+        try:
+            with Image.open(p) as im:
+                im.load()
+                images.append((p, im.mode, im.copy()))
+        except (OSError, UnidentifiedImageError) as e:
+            raise DataError(f"cannot read image {p} ({_one_line(e)}); remove or replace it") from None
+    wide = [p for p, mode, _ in images if mode in ("I", "I;16", "I;16B", "I;16L", "F")]
+    if wide:
+        raise DataError(f"{wide[0]} has 16/32-bit pixels; aezoo reads 8-bit images, convert them (e.g. to 8-bit PNG)")
+    color = any(mode not in ("1", "L", "LA") for _, mode, _ in images)
+    size0 = images[0][2].size
+    arrays = []
+    for p, _, im in images:
+        if im.size != size0:
+            raise DataError(
+                f"all images must have one size: {files[0]} is {size0[0]}x{size0[1]} but {p} is "
+                f"{im.size[0]}x{im.size[1]}; resize them first"
+            )
+        arrays.append(np.asarray(im.convert("RGB" if color else "L")))
+    raw = torch.from_numpy(np.stack(arrays))
+    raw = raw.permute(0, 3, 1, 2).contiguous() if color else raw.unsqueeze(1)
+    rel = [p.relative_to(folder).parts for p in files]
+    if all(len(parts) > 1 for parts in rel):  # class-per-subfolder layout
+        classes = sorted({parts[0] for parts in rel})
+        return raw, torch.tensor([classes.index(parts[0]) for parts in rel], dtype=torch.int64)
+    return raw, None
+
+
+def _read_tensor_file(path: Path, label_column: str | int | None) -> tuple[Tensor, Tensor | None]:
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        if label_column is not None:
+            raise DataError(f"{path} holds one array, so label_column={label_column!r} cannot apply; use .npz")
+        return _tensor(_np_load(path), path), None
+    if suffix == ".npz":
+        with _np_load(path) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        return _pick(arrays, path, label_column)
+    if suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return _pick(load_file(str(path)), path, label_column)
+        except DataError:
+            raise
+        except Exception as e:
+            raise DataError(f"cannot read {path} as safetensors ({_one_line(e)}); the file is damaged") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise DataError(
+            f"{path} cannot be read without unpickling arbitrary objects ({_one_line(e, 160)}); aezoo only "
+            "reads tensors: save a tensor, a dict of tensors or an (x, y) tuple with torch.save, or use .npy/.safetensors"
+        ) from None
+    if isinstance(obj, (tuple, list)) and len(obj) == 2 and all(isinstance(t, Tensor) for t in obj):
+        if label_column is not None:
+            raise DataError(f"{path} holds an (x, y) pair, so label_column={label_column!r} cannot apply")
+        return _tensor(obj[0], path), _labels(obj[1], path, "y")
+    if isinstance(obj, Mapping):
+        return _pick(dict(obj), path, label_column)
+    if isinstance(obj, Tensor):
+        if label_column is not None:
+            raise DataError(f"{path} holds one tensor, so label_column={label_column!r} cannot apply")
+        return _tensor(obj, path), None
+    raise DataError(f"{path} holds a {type(obj).__name__}; save a tensor, a dict of tensors or an (x, y) tuple")
+
+
+def _np_load(path: Path) -> Any:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as e:  # object arrays need pickle
+        raise DataError(
+            f"{path} needs pickle to load ({_one_line(e, 160)}); aezoo does not unpickle files: "
+            "save numeric arrays (e.g. np.save(f, x.astype(np.float32)))"
+        ) from None
+    except Exception as e:
+        raise DataError(f"cannot read {path} ({_one_line(e)}); the file is damaged or not a NumPy file") from None
+
+
+def _pick(arrays: Mapping[str, Any], path: Path, label_column: str | int | None) -> tuple[Tensor, Tensor | None]:
+    """Features and labels from a mapping of named arrays."""
+    keys = list(arrays)
+    if label_column is not None and str(label_column) not in arrays:
+        raise DataError(f"{path} has no key {str(label_column)!r} for the labels; keys: {', '.join(map(repr, keys))}")
+    y_key = str(label_column) if label_column is not None else next((k for k in _Y_KEYS if k in arrays), None)
+    rest = [k for k in keys if k != y_key]
+    x_key = next((k for k in _X_KEYS if k in arrays), None) or (rest[0] if len(rest) == 1 else None)
+    if x_key is None:
+        raise DataError(
+            f"{path} holds {', '.join(map(repr, keys)) or 'nothing'}; name the data array 'x' (and labels 'y')"
+        )
+    y = _labels(arrays[y_key], path, y_key) if y_key is not None else None
+    return _tensor(arrays[x_key], path), y
+
+
+def _tensor(value: Any, path: Path) -> Tensor:
+    if isinstance(value, Tensor):
+        t = value.detach().cpu()
+    else:
+        array = np.asarray(value)
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+            raise DataError(f"{path} holds {array.dtype} values; aezoo reads numeric arrays")
+        t = torch.from_numpy(np.ascontiguousarray(array))
+    if t.is_complex():
+        raise DataError(f"{path} holds complex values; aezoo reads real numbers")
+    if t.dim() == 0:
+        raise DataError(f"{path} holds a single number; expected samples along the first dimension")
+    return t if t.dtype == torch.uint8 else t.float()
+
+
+def _labels(value: Any, path: Path, key: str) -> Tensor:
+    y = _tensor(value, path).double().flatten() if np.ndim(value) <= 1 else None
+    if y is None or not bool(torch.isfinite(y).all()) or not bool((y == y.round()).all()):
+        raise DataError(f"labels {key!r} in {path} must be one integer per sample")
+    return y.long()
+
+
+def _images_nchw(raw: Tensor) -> Tensor:
+    if raw.dim() == 3:
+        return raw.unsqueeze(1)
+    if raw.dim() == 4 and raw.shape[1] not in (1, 3, 4) and raw.shape[3] in (1, 3, 4):
+        return raw.permute(0, 3, 1, 2).contiguous()
+    return raw
+
+
+def _read_csv(path: Path, label_column: str | int | None) -> tuple[Tensor, Tensor | None]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        sample = f.read(8192)
+        f.seek(0)
+        try:
+            dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+        except csv.Error:
+            dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+        reader = csv.reader(f, dialect)
+        rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    if not rows:
+        raise DataError(f"{path} is empty; expected rows of numbers")
+    header = None
+    if not any(_is_number(cell) for cell in rows[0][1]):
+        header = [cell.strip() for cell in rows[0][1]]
+        rows = rows[1:]
+    width = len(header) if header else len(rows[0][1]) if rows else 0
+    names = header or [str(i) for i in range(width)]
+    label_index = _label_index(label_column, names, header is not None, path)
+    values = np.empty((len(rows), width), dtype=np.float64)
+    for r, (line, row) in enumerate(rows):
+        if len(row) != width:
+            raise DataError(f"{path}, line {line}: {len(row)} columns where the {'header' if header else 'first row'} has {width}")
+        for c, cell in enumerate(row):
+            try:
+                values[r, c] = float(cell)
+            except ValueError:
+                raise DataError(
+                    f"{path}, line {line}, column {c + 1} ({names[c]!r}): {cell!r} is not a number; "
+                    "aezoo reads numeric CSV columns only (encode categories as numbers first)"
+                ) from None
+    data = torch.from_numpy(values)
+    if label_index is None:
+        return data.float(), None
+    y = _labels(data[:, label_index], path, names[label_index])
+    keep = [i for i in range(width) if i != label_index]
+    return data[:, keep].float(), y
+
+
+def _label_index(label_column: str | int | None, names: list[str], has_header: bool, path: Path) -> int | None:
+    if label_column is None:
+        return None
+    if isinstance(label_column, int) and not isinstance(label_column, bool):
+        if not -len(names) <= label_column < len(names):
+            raise DataError(f"label_column={label_column} is out of range; {path} has {len(names)} columns")
+        return label_column % len(names)
+    if has_header and label_column in names:
+        return names.index(label_column)
+    if not has_header and str(label_column).lstrip("-").isdigit():
+        return _label_index(int(label_column), names, has_header, path)
+    near = close_matches(str(label_column), names)
+    hint = f"; did you mean {', '.join(map(repr, near))}?" if near else f"; columns: {', '.join(map(repr, names))}"
+    raise DataError(f"label column {label_column!r} not found in {path}{hint}")
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------------------ finish
+
+
+def _finish(
+    raw: Tensor, y: Tensor | None, *, name: str, device: str | torch.device, standardise: bool = False
+) -> DeviceDataset:
+    """Check once, choose the preprocessing, move to ``device`` and apply it there."""
+    if raw.shape[0] == 0 or raw.numel() == 0:
+        raise DataError(f"{name!r} has no samples (shape {tuple(raw.shape)}); it must hold at least one")
+    if y is not None and y.shape != (raw.shape[0],):
+        raise DataError(f"{name!r} has {raw.shape[0]} samples but {y.numel()} labels")
+    if raw.is_floating_point():
+        bad = ~torch.isfinite(raw)
+        n_bad = int(bad.sum())
+        if n_bad:
+            first = int(bad.reshape(raw.shape[0], -1).any(1).nonzero()[0])
+            raise DataError(
+                f"{name!r} has {n_bad} NaN or infinite value(s) out of {raw.numel()} (first in sample {first}); "
+                "remove or impute them before training"
+            )
+    if raw.dtype == torch.uint8:
+        pre = Preprocessing(scale=1 / 255)
+    elif standardise:
+        data = raw.double()
+        std = data.std(0, correction=0)
+        std[std == 0] = 1.0
+        pre = Preprocessing(mean=tuple(data.mean(0).tolist()), std=tuple(std.tolist()))
+    else:
+        pre = Preprocessing()
+    raw = raw.to(device)
+    y = y.to(device) if y is not None else None
+    x = pre.apply(raw).float().contiguous()
+    return DeviceDataset(x=x, y=y, preprocessing=pre, name=name)
