@@ -1,0 +1,101 @@
+"""Building blocks shared by the zoo's MLP-based architectures: activations, inits, checks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ConfigError, close_matches
+
+__all__ = [
+    "ACTIVATIONS",
+    "ACTIVATION_MODULES",
+    "INITS",
+    "activation",
+    "check_choice",
+    "check_dims",
+    "flat_size",
+    "init_linear",
+    "mlp",
+]
+
+
+def _identity(x: Tensor) -> Tensor:
+    return x
+
+
+#: Activation names a config may use, and the function each stands for.
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": F.relu,
+    "elu": F.elu,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "linear": _identity,
+}
+ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "linear": nn.Identity,
+}
+
+#: Weight initialisations: PyTorch's own, He et al. (2015) for ReLU/ELU, Glorot & Bengio (2010).
+INITS = ("default", "he", "xavier")
+
+
+def activation(name: str) -> Callable[[Tensor], Tensor]:
+    """The activation function called ``name`` (one of :data:`ACTIVATIONS`)."""
+    return ACTIVATIONS[name]
+
+
+def check_choice(owner: str, field: str, value: object, choices: Sequence[str]) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is one of ``choices``, suggesting the closest."""
+    if value in choices:
+        return
+    near = close_matches(str(value), choices, n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise ConfigError(f"{owner}.{field} is {value!r}{hint}; choose one of {', '.join(map(repr, choices))}")
+
+
+def check_dims(owner: str, field: str, dims: Sequence[int], *, min_len: int = 0) -> None:
+    """Raise :class:`ConfigError` unless ``dims`` holds at least ``min_len`` positive integers."""
+    if len(dims) < min_len or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in dims):
+        need = f"at least {min_len} " if min_len else ""
+        raise ConfigError(f"{owner}.{field} must be {need}positive integer layer sizes, got {tuple(dims)!r}")
+
+
+def flat_size(shape: Sequence[int]) -> int:
+    """Number of features of one sample of ``shape`` once flattened."""
+    return math.prod(int(d) for d in shape)
+
+
+def init_linear(layer: nn.Linear, init: str) -> None:
+    """Initialise ``layer`` in place; biases start at zero for the non-default schemes."""
+    if init == "default":
+        return
+    if init == "he":
+        nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+    elif init == "xavier":
+        nn.init.xavier_uniform_(layer.weight)
+    else:  # configs validate first; this guards direct calls
+        raise ValueError(f"unknown init {init!r}; choose one of {INITS}")
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+
+
+def mlp(dims: Sequence[int], activation: str, last_activation: str = "linear", init: str = "default") -> nn.Sequential:
+    """``Linear`` layers ``dims[0] -> ... -> dims[-1]``, ``activation`` between, ``last_activation`` at the end."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(dims[:-1], dims[1:])):
+        linear = nn.Linear(n_in, n_out)
+        init_linear(linear, init)
+        layers.append(linear)
+        name = last_activation if i == len(dims) - 2 else activation
+        if name != "linear":
+            layers.append(ACTIVATION_MODULES[name]())
+    return nn.Sequential(*layers)

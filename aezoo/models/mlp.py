@@ -1,0 +1,249 @@
+"""The fully connected autoencoders: one generic deep MLP, and the classic texts' defaults.
+
+* ``mlp`` — the shallow 784-32-784 autoencoder of the Keras blog (Chollet, "Building
+  Autoencoders in Keras", 2016): ReLU code, sigmoid output.
+* ``stacked`` — Géron, *Hands-On Machine Learning with Scikit-Learn and TensorFlow* (2017),
+  ch. 15: 784-300-150-300-784, ELU, He initialisation, L2 weight penalty 1e-4, linear output.
+* ``tied`` — the same with tied weights (decoder weight = encoder weight transposed).
+* ``deep`` — Hinton & Salakhutdinov, "Reducing the Dimensionality of Data with Neural
+  Networks", Science 313 (2006): 784-1000-500-250-30, logistic hidden units, linear code.
+
+Module layout (the layer-wise pretraining engine relies on it): ``encoder`` is an
+``nn.ModuleList`` of ``nn.Linear`` with ``encoder[i]: dims[i] -> dims[i+1]``. Untied models have
+``decoder: nn.ModuleList`` with ``decoder[j]: dims[-1-j] -> dims[-2-j]``; tied models have
+``decoder_bias: nn.ParameterList`` in that order and use ``encoder[L-1-j].weight.t()`` as weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import AEConfig
+from ..errors import ConfigError
+from .base import Autoencoder, reconstruction_error
+from .layers import ACTIVATIONS, INITS, activation, check_choice, check_dims, flat_size, init_linear
+
+__all__ = [
+    "DeepAE",
+    "DeepConfig",
+    "MLPAE",
+    "MLPAutoencoder",
+    "MLPConfig",
+    "StackedAE",
+    "StackedConfig",
+    "TiedAE",
+    "TiedConfig",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPConfig(AEConfig):
+    """A deep MLP autoencoder ``dims[0] -> ... -> dims[-1] -> ... -> dims[0]``."""
+
+    dims: tuple[int, ...] = (784, 32)  # encoder layer sizes, from the flattened input to the code
+    activation: str = "relu"  # hidden layers: relu | elu | sigmoid | tanh | linear
+    code_activation: str = "relu"  # the code layer (last encoder layer)
+    output_activation: str = "sigmoid"  # the reconstruction (last decoder layer)
+    tied: bool = False  # decoder weights are the encoder's transposed (decoder keeps its biases)
+    l2: float = 0.0  # weight penalty l2/2 * sum(w**2) over all weights, as a loss term "l2"
+    init: str = "default"  # weight init: default (PyTorch) | he | xavier
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.dims[-1])
+
+    def validate(self) -> None:
+        owner = type(self).__name__
+        check_dims(owner, "dims", self.dims, min_len=2)
+        n = flat_size(self.input_shape)
+        if self.dims[0] != n:
+            raise ConfigError(
+                f"{owner}.dims starts with {self.dims[0]} but input_shape {tuple(self.input_shape)!r} has {n} "
+                f"features; dims must start with the flattened input size, e.g. dims=({n}, {', '.join(map(str, self.dims[1:]))})"
+            )
+        for field in ("activation", "code_activation", "output_activation"):
+            check_choice(owner, field, getattr(self, field), tuple(ACTIVATIONS))
+        check_choice(owner, "init", self.init, INITS)
+        if not (math.isfinite(self.l2) and self.l2 >= 0):
+            raise ConfigError(f"{owner}.l2 must be a finite number >= 0 (0 turns the penalty off), got {self.l2!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class StackedConfig(MLPConfig):
+    """Géron's stacked autoencoder (Hands-On ML, 2017, ch. 15)."""
+
+    dims: tuple[int, ...] = (784, 300, 150)  # encoder layer sizes, from the flattened input to the code
+    activation: str = "elu"  # hidden layers: relu | elu | sigmoid | tanh | linear
+    code_activation: str = "elu"  # the code layer (last encoder layer)
+    output_activation: str = "linear"  # the reconstruction (last decoder layer)
+    tied: bool = False  # decoder weights are the encoder's transposed (decoder keeps its biases)
+    l2: float = 1e-4  # weight penalty l2/2 * sum(w**2) over all weights, as a loss term "l2"
+    init: str = "he"  # weight init: default (PyTorch) | he | xavier
+
+
+@dataclasses.dataclass(frozen=True)
+class TiedConfig(StackedConfig):
+    """Géron's stacked autoencoder with tied weights."""
+
+    tied: bool = True  # decoder weights are the encoder's transposed (decoder keeps its biases)
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.tied:
+            raise ConfigError(
+                "TiedConfig.tied is False, but the 'tied' architecture ties its weights by definition; "
+                "use the 'stacked' architecture for untied weights"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class DeepConfig(MLPConfig):
+    """Hinton & Salakhutdinov's (2006) deep autoencoder for MNIST."""
+
+    dims: tuple[int, ...] = (784, 1000, 500, 250, 30)  # encoder layer sizes, from the flattened input to the code
+    activation: str = "sigmoid"  # hidden layers: relu | elu | sigmoid | tanh | linear
+    code_activation: str = "linear"  # the code layer (last encoder layer)
+    output_activation: str = "sigmoid"  # the reconstruction (last decoder layer)
+    tied: bool = False  # decoder weights are the encoder's transposed (decoder keeps its biases)
+    l2: float = 0.0  # weight penalty l2/2 * sum(w**2) over all weights, as a loss term "l2"
+    init: str = "xavier"  # weight init: default (PyTorch) | he | xavier
+
+
+class MLPAutoencoder(Autoencoder):
+    """Generic deep MLP autoencoder; the registered architectures differ only in their config."""
+
+    config_class = MLPConfig
+    config: MLPConfig
+
+    def __init__(self, config: MLPConfig) -> None:
+        super().__init__(config)
+        dims = config.dims
+        self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        for layer in self.encoder:
+            init_linear(layer, config.init)
+        rdims = dims[::-1]
+        if config.tied:
+            self.decoder_bias = nn.ParameterList(nn.Parameter(torch.zeros(b)) for b in rdims[1:])
+        else:
+            self.decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(rdims[:-1], rdims[1:]))
+            for layer in self.decoder:
+                init_linear(layer, config.init)
+
+    @property
+    def num_layers(self) -> int:
+        """Number of encoder layers (= decoder layers)."""
+        return len(self.config.dims) - 1
+
+    def encoder_activation(self, i: int) -> Callable[[Tensor], Tensor]:
+        """The activation after ``encoder[i]``: hidden, or the code's for the last layer."""
+        last = i % self.num_layers == self.num_layers - 1
+        return activation(self.config.code_activation if last else self.config.activation)
+
+    def decoder_activation(self, j: int) -> Callable[[Tensor], Tensor]:
+        """The activation after decoder layer ``j``: hidden, or the output's for the last layer."""
+        last = j % self.num_layers == self.num_layers - 1
+        return activation(self.config.output_activation if last else self.config.activation)
+
+    def decoder_params(self, j: int) -> tuple[Tensor, Tensor]:
+        """``(weight, bias)`` of decoder layer ``j`` (``dims[-1-j] -> dims[-2-j]``), tied or not."""
+        if self.config.tied:
+            return self.encoder[self.num_layers - 1 - j].weight.t(), self.decoder_bias[j]
+        layer = self.decoder[j]
+        return layer.weight, layer.bias
+
+    def _encode(self, x: Tensor) -> Tensor:
+        h = x.flatten(1)
+        for i, layer in enumerate(self.encoder):
+            h = self.encoder_activation(i)(layer(h))
+        return h
+
+    def _decode(self, z: Tensor) -> Tensor:
+        h = z
+        for j in range(self.num_layers):
+            weight, bias = self.decoder_params(j)
+            h = self.decoder_activation(j)(F.linear(h, weight, bias))
+        return h.view(-1, *self.input_shape)
+
+    def weight_penalty(self) -> Tensor:
+        """``l2/2 * sum(w**2)`` over every weight matrix (tied weights counted once)."""
+        weights = [layer.weight for layer in self.encoder]
+        if not self.config.tied:
+            weights += [layer.weight for layer in self.decoder]
+        return 0.5 * self.config.l2 * sum(w.pow(2).sum() for w in weights)
+
+    def _loss(self, x: Tensor) -> dict[str, Tensor]:
+        rec = reconstruction_error(self._decode(self._encode(x)), x)
+        return self._with_penalty({"reconstruction": rec}, rec)
+
+    def _with_penalty(self, terms: dict[str, Tensor], total: Tensor) -> dict[str, Tensor]:
+        """Add the ``l2`` term (when switched on) and the total ``loss`` to ``terms``."""
+        if self.config.l2 > 0:
+            terms["l2"] = self.weight_penalty()
+            total = total + terms["l2"]
+        terms["loss"] = total
+        return terms
+
+
+class MLPAE(MLPAutoencoder):
+    """Shallow MLP autoencoder 784-32-784 with ReLU code and sigmoid output (Keras blog).
+
+    From F. Chollet, "Building Autoencoders in Keras" (2016). Any depth works through ``dims``.
+
+    >>> import aezoo, torch
+    >>> aezoo.create("mlp").encode(torch.rand(2, 1, 28, 28)).shape
+    torch.Size([2, 32])
+    """
+
+    architecture = "mlp"
+    config_class = MLPConfig
+
+
+class StackedAE(MLPAutoencoder):
+    """Stacked autoencoder 784-300-150-300-784, ELU, He init, L2 penalty (Géron's recipe).
+
+    From A. Géron, *Hands-On Machine Learning with Scikit-Learn and TensorFlow* (2017), ch. 15.
+
+    >>> import aezoo
+    >>> aezoo.create("stacked").latent_dim
+    150
+    """
+
+    architecture = "stacked"
+    config_class = StackedConfig
+
+
+class TiedAE(MLPAutoencoder):
+    """Stacked autoencoder with tied weights: each decoder weight is an encoder weight transposed.
+
+    From A. Géron, *Hands-On Machine Learning with Scikit-Learn and TensorFlow* (2017), ch. 15:
+    half the weights of ``stacked``, less overfitting, faster training.
+
+    >>> import aezoo
+    >>> aezoo.create("tied").num_params < aezoo.create("stacked").num_params
+    True
+    """
+
+    architecture = "tied"
+    config_class = TiedConfig
+
+
+class DeepAE(MLPAutoencoder):
+    """Deep autoencoder 784-1000-500-250-30 of Hinton & Salakhutdinov (2006), logistic units.
+
+    From G. E. Hinton and R. R. Salakhutdinov, "Reducing the Dimensionality of Data with Neural
+    Networks", Science 313 (2006). Their RBM pretraining is ``aezoo.pretrain``; without it the
+    weights start from Glorot & Bengio's (2010) init.
+
+    >>> import aezoo
+    >>> aezoo.create("deep", dims=[784, 64, 8]).latent_dim
+    8
+    """
+
+    architecture = "deep"
+    config_class = DeepConfig
