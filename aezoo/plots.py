@@ -199,8 +199,12 @@ class _EvalMode:
         self.model.train(self.was_training)
 
 
-def _inputs(x: Tensor | DeviceDataset, n: int | None = None) -> Tensor:
-    x = x if isinstance(x, Tensor) else x.x
+def _inputs(model: Autoencoder, x: Tensor | DeviceDataset, n: int | None = None) -> Tensor:
+    """The first ``n`` samples in model space (a dataset is checked and mapped there)."""
+    if not isinstance(x, Tensor):
+        from .evaluation import model_inputs
+
+        x = model_inputs(model, x.subset(n) if n is not None else x)
     return x[:n] if n is not None else x
 
 
@@ -234,7 +238,8 @@ def _image_rows(rows: Sequence[Tensor], path: str | Path, labels: Sequence[str],
 def reconstruction_grid(model: Autoencoder, x: Tensor | DeviceDataset, path: str | Path, n: int = 16) -> Path:
     """Draw the first ``n`` inputs (top) above their reconstructions (bottom).
 
-    ``x`` is a batch in model space (or a :class:`~aezoo.data.DeviceDataset`); it is mapped
+    ``x`` is a batch in model space, or a :class:`~aezoo.data.DeviceDataset` (mapped to the
+    model's space when preprocessed differently). Both are mapped
     back with ``model.preprocessing.invert`` and clamped to [0, 1]. Feature vectors (inputs
     that are not images) are drawn as two heatmaps instead.
 
@@ -244,7 +249,7 @@ def reconstruction_grid(model: Autoencoder, x: Tensor | DeviceDataset, path: str
     >>> p.name
     'r.png'
     """
-    x = _inputs(x, n).to(model.device)
+    x = _inputs(model, x, n).to(model.device)
     with _EvalMode(model):
         recon = model(x).reconstruction
     rows = [_to_display(model, x), _to_display(model, recon)]
@@ -272,7 +277,7 @@ def denoising_grid(model: Autoencoder, x: Tensor | DeviceDataset, path: str | Pa
             f"{type(model).__name__} ({model.architecture!r}) has no corrupt(x) method; "
             "denoising_grid needs a denoising model such as 'denoising'"
         )
-    x = _inputs(x, n).to(model.device)
+    x = _inputs(model, x, n).to(model.device)
     with _EvalMode(model):
         noisy = corrupt(x)
         denoised = model(noisy).reconstruction
@@ -293,7 +298,7 @@ def latent_map(
     Codes with more than two dimensions are projected on their first two principal components
     (``torch.pca_lowrank``), as the title says; 1-D codes are drawn against the label.
     """
-    x = _inputs(dataset, max_points)
+    x = _inputs(model, dataset, max_points)
     y = getattr(dataset, "y", None)
     y = y[:max_points].cpu() if y is not None else None
     z = _encode_all(model, x).cpu()

@@ -1,0 +1,88 @@
+"""``aezoo eval`` (metrics on a test split) and ``aezoo reconstruct`` (a picture of them)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._common import data_options, device_option
+
+
+def _device(name: str) -> str:
+    """``auto`` -> cuda, then mps, then cpu; anything else as given."""
+    if name != "auto":
+        return name
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _load(model: str, dataset: str, split: str, data_dir: str | None, device: str) -> tuple[Any, Any]:
+    import aezoo
+    from aezoo import data
+
+    net = aezoo.load(model, device=device)
+    ds = data.load_dataset(dataset, split, root=data_dir, device=device)
+    return net, ds
+
+
+@click.command("eval")
+@click.argument("model", metavar="MODEL_OR_DIR")
+@data_options
+@click.option("--split", default="test", show_default=True, help="Which split to evaluate on.")
+@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option(
+    "--nll-samples", type=click.IntRange(min=0), default=0, show_default=True,
+    help="Importance samples for the NLL of models that estimate one (e.g. vae); 0 skips it.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate on the first N samples only.")
+@device_option
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON instead of a table.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the metrics to this JSON file.")
+def eval_cmd(
+    model: str, dataset: str, data_dir: str | None, split: str, batch_size: int, nll_samples: int,
+    limit: int | None, device: str, as_json: bool, out: str | None,
+) -> None:
+    """Evaluate MODEL_OR_DIR (a pretrained name, a model directory or hf-hub:ORG/NAME) on a test split.
+
+    \b
+    aezoo eval runs/conv --dataset mnist
+    aezoo eval vae-mnist --nll-samples 1000 --json --out metrics.json
+    """
+    from aezoo.evaluation import evaluate, format_table
+    from aezoo.serialization import atomic_write
+
+    net, ds = _load(model, dataset, split, data_dir, _device(device))
+    metrics = evaluate(net, ds, batch_size=batch_size, nll_samples=nll_samples, limit=limit)
+    text = json.dumps(metrics, indent=2)
+    if out is not None:
+        with atomic_write(out, "w") as f:
+            f.write(text + "\n")
+    click.echo(text if as_json else format_table(metrics))
+
+
+@click.command("reconstruct")
+@click.argument("model", metavar="MODEL_OR_DIR")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
+@data_options
+@click.option("--split", default="test", show_default=True, help="Which split to take the images from.")
+@click.option("--n", "n", type=click.IntRange(min=1, max=256), default=16, show_default=True, help="How many images.")
+@device_option
+def reconstruct_cmd(model: str, out: str, dataset: str, data_dir: str | None, split: str, n: int, device: str) -> None:
+    """Draw the first N test images of a dataset above MODEL_OR_DIR's reconstructions of them.
+
+    \b
+    aezoo reconstruct runs/conv --out recon.png
+    """
+    from aezoo.plots import reconstruction_grid
+
+    net, ds = _load(model, dataset, split, data_dir, _device(device))
+    path = reconstruction_grid(net, ds.subset(n), Path(out), n=n)
+    click.echo(f"wrote {path}")
