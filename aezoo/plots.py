@@ -42,6 +42,7 @@ def _save_figure(fig: Figure, path: str | Path) -> Path:
     fig.tight_layout()
     with atomic_write(path) as f:
         fig.savefig(f, format="png", dpi=100)
+    path.chmod(0o644)  # the temporary file was private
     return path
 
 
@@ -54,6 +55,7 @@ def _save_tensor_grid(rows: Sequence[Tensor], path: str | Path, ncol: int) -> Pa
     path = Path(path)
     with atomic_write(path) as f:
         save_image(grid, f, format="png")
+    path.chmod(0o644)  # the temporary file was private
     return path
 
 
@@ -62,8 +64,11 @@ def _is_image(shape: Sequence[int]) -> bool:
 
 
 def _to_display(model: Autoencoder, x: Tensor) -> Tensor:
-    """Model-space tensor -> raw scale clamped to [0, 1] for display."""
-    return model.preprocessing.invert(x.detach().float()).clamp(0.0, 1.0)
+    """Model-space tensor -> ``raw * scale`` (mean/std undone; [0, 1] for images, clamped when drawn).
+
+    ``invert`` alone would give 8-bit images back as 0-255; the scale brings them to [0, 1].
+    """
+    return model.preprocessing.invert(x.detach().float()) * model.preprocessing.scale
 
 
 def _as_float_list(values: Any) -> list[float] | None:
@@ -153,6 +158,8 @@ def loss_curve(history: Any, path: str | Path) -> Path:
     >>> p.stat().st_size > 0
     True
     """
+    from matplotlib.ticker import MaxNLocator
+
     h = _history_mapping(history)
     series = _loss_series(h)
     if not series:
@@ -176,6 +183,7 @@ def loss_curve(history: Any, path: str | Path) -> Path:
             ax.set_yscale("log")
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend()
     return _save_figure(fig, path)
@@ -220,7 +228,7 @@ def _image_rows(rows: Sequence[Tensor], path: str | Path, labels: Sequence[str],
         ncol = min(n, 16)
         pad = -n % ncol  # keep every row type starting on a new line
         blank = torch.ones(pad, *shape)
-        return _save_tensor_grid([torch.cat([r.cpu(), blank]) for r in rows], path, ncol)
+        return _save_tensor_grid([torch.cat([r.cpu().clamp(0.0, 1.0), blank]) for r in rows], path, ncol)
     flat = [r.detach().float().cpu().flatten(1) for r in rows]
     lo = min(float(f.min()) for f in flat)
     hi = max(float(f.max()) for f in flat)
@@ -240,7 +248,8 @@ def reconstruction_grid(model: Autoencoder, x: Tensor | DeviceDataset, path: str
 
     ``x`` is a batch in model space, or a :class:`~aezoo.data.DeviceDataset` (mapped to the
     model's space when preprocessed differently). Both are mapped
-    back with ``model.preprocessing.invert`` and clamped to [0, 1]. Feature vectors (inputs
+    back with ``model.preprocessing.invert`` (times its ``scale``, so 8-bit images land in
+    [0, 1]) and clamped to [0, 1]. Feature vectors (inputs
     that are not images) are drawn as two heatmaps instead.
 
     >>> import aezoo, tempfile, os

@@ -108,3 +108,12 @@ def test_capabilities_are_checked(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="corrupt"):
         plots.denoising_grid(model, torch.rand(4, 1, 28, 28), tmp_path / "d.png")
     assert not list(tmp_path.iterdir())
+
+
+def test_display_undoes_normalisation_but_keeps_unit_scale() -> None:
+    from aezoo.preprocessing import Preprocessing
+
+    model = aezoo.create("linear")
+    model.preprocessing = Preprocessing(scale=1 / 255, mean=(0.5,), std=(0.25,))
+    x = torch.full((2, 1, 28, 28), 0.4)  # raw 255 * (0.4 * 0.25 + 0.5) = 153
+    assert torch.allclose(plots._to_display(model, x), torch.full_like(x, 0.6))
