@@ -33,7 +33,7 @@ DATA_ENV = "AEZOO_DATA"  # a folder holding the built-in datasets (what --data-d
 CACHE_ENV = "AEZOO_CACHE"  # aezoo's cache folder; datasets go to its "data" subfolder
 CACHE_DIRNAME = "aezoo-cache"  # under the data root: <name>-<split>.safetensors
 _CACHE_FORMAT = "1"
-_DOWNLOAD_TIMEOUT_S = 60.0  # torchvision opens URLs without a timeout; never hang on a dead network
+_DOWNLOAD_TIMEOUT_S = 20.0  # torchvision opens URLs without a timeout; never hang on a dead network
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 TENSOR_SUFFIXES = (".npy", ".npz", ".pt", ".pth", ".safetensors")
@@ -154,7 +154,7 @@ def data_root(root: str | os.PathLike[str] | None = None) -> Path:
 def _resolve_root(root: str | os.PathLike[str] | None) -> tuple[Path, str]:
     """The data root and where it came from (for error messages)."""
     if root is not None and str(root) != "":
-        return Path(root).expanduser(), "--data-dir"
+        return Path(root).expanduser(), "root= / --data-dir"
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV]).expanduser(), f"${DATA_ENV}"
     if os.environ.get(CACHE_ENV):
@@ -268,11 +268,12 @@ def _load_torchvision(
             ds = cls(str(base), train=split == "train", download=download)
     except Exception as e:  # URLError, OSError, RuntimeError, tarfile errors: all mean "not here"
         urls = list(getattr(cls, "mirrors", None) or [getattr(cls, "url", "")])
-        why = (
-            f"the download from {', '.join(urls)} failed ({_one_line(e)})"
-            if download
-            else "download=False, so nothing was downloaded"
-        )
+        if isinstance(e, PermissionError):  # e.g. a read-only copy that holds only the archives
+            why = f"torchvision cannot write there to unpack or download ({_one_line(e)}); copy the folder somewhere writable"
+        elif download:
+            why = f"the download from {', '.join(urls)} failed ({_one_line(e)})"
+        else:
+            why = "download=False, so nothing was downloaded"
         raise DataError(
             f"dataset {spec.name!r} ({split}) not found: looked in {base / spec.folder} and for the cache "
             f"{cache} (data root {base} from {origin}); {why}. Fix: put the original files (the .gz or "
@@ -617,5 +618,8 @@ def _finish(
         pre = Preprocessing()
     raw = raw.to(device)
     y = y.to(device) if y is not None else None
-    x = pre.apply(raw).float().contiguous()
+    if raw.dtype == torch.uint8:  # pre.apply without its temporary: 4 bytes per pixel once, not twice
+        x = raw.to(torch.float32).mul_(pre.scale)
+    else:
+        x = pre.apply(raw).float().contiguous()
     return DeviceDataset(x=x, y=y, preprocessing=pre, name=name)
