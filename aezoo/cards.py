@@ -1,0 +1,129 @@
+"""Model cards: the ``README.md`` of a published model, with Hub metadata in its YAML header.
+
+Built with ``huggingface_hub.ModelCard``/``ModelCardData`` so the Hub indexes it: ``library_name:
+aezoo``, license, tags, datasets and the metrics as ``model-index`` (``eval_results``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from huggingface_hub import ModelCard
+
+__all__ = ["FIGURE_SUFFIXES", "build_card", "card_metrics", "dataset_of"]
+
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif")
+_TASK = "feature-extraction"  # the Hub task closest to "learn a representation and reconstruct"
+
+
+def dataset_of(config: Mapping[str, Any]) -> str:
+    """The dataset a model directory's ``config.json`` says it was trained on ("" if unknown)."""
+    training = config.get("training") if isinstance(config.get("training"), Mapping) else {}
+    for value in (config.get("dataset"), training.get("dataset"), (config.get("data") or {}).get("name")
+                  if isinstance(config.get("data"), Mapping) else None):
+        if value:
+            return str(value)
+    return ""
+
+
+def build_card(
+    config: Mapping[str, Any],
+    *,
+    repo_id: str,
+    metrics: Mapping[str, float] | None = None,
+    files: Iterable[str] = (),
+    sha256: str | None = None,
+    license: str = "mit",
+    dataset: str | None = None,
+) -> ModelCard:
+    """The model card for a model directory's ``config.json`` published as ``repo_id``.
+
+    ``files`` are the file names that will sit next to the card (figures among them are shown).
+
+    >>> card = build_card({"architecture": "linear", "config": {"latent_dim": 2}}, repo_id="me/lin",
+    ...                   metrics={"mse": 0.02}, dataset="mnist")
+    >>> card.data.library_name, card_metrics(card)
+    ('aezoo', {'mse': 0.02})
+    """
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    arch = str(config.get("architecture", "unknown"))
+    dataset = dataset if dataset is not None else dataset_of(config)
+    metrics = {k: float(v) for k, v in sorted((metrics or {}).items())}
+    eval_results = [
+        EvalResult(task_type=_TASK, task_name="Reconstruction", dataset_type=dataset or "custom",
+                   dataset_name=dataset or "custom", dataset_split="test", metric_type=k, metric_name=k,
+                   metric_value=v)
+        for k, v in metrics.items()
+    ]
+    data = ModelCardData(
+        library_name="aezoo",
+        license=license,
+        tags=[t for t in ("autoencoder", "aezoo", arch, dataset) if t],
+        datasets=[dataset] if dataset else None,
+        model_name=repo_id.split("/")[-1],
+        eval_results=eval_results or None,
+    )
+    body = _body(config, repo_id=repo_id, arch=arch, dataset=dataset, metrics=metrics,
+                 files=sorted(set(files)), sha256=sha256)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def card_metrics(card: ModelCard) -> dict[str, float]:
+    """The metrics a model card carries in its ``model-index``, by metric type."""
+    results = card.data.eval_results or []
+    return {str(r.metric_type): float(r.metric_value) for r in results}
+
+
+def _body(config: Mapping[str, Any], *, repo_id: str, arch: str, dataset: str, metrics: Mapping[str, float],
+          files: list[str], sha256: str | None) -> str:
+    name = repo_id.split("/")[-1]
+    lines = [f"# {name}", "", f"A `{arch}` autoencoder from [aezoo](https://github.com/aezoo/aezoo)"
+             + (f", trained on `{dataset}`." if dataset else "."), ""]
+    lines += ["## Architecture and config", "", "```json", json.dumps(config.get("config", {}), indent=2,
+                                                                       sort_keys=True), "```", ""]
+    lines += ["## Data and preprocessing", "", f"Dataset: `{dataset or 'not recorded'}`.", "",
+              "Inputs are mapped with `model_input = (raw * scale - mean) / std`:", "", "```json",
+              json.dumps(config.get("preprocessing") or {}, indent=2, sort_keys=True), "```", ""]
+    training = config.get("training") if isinstance(config.get("training"), Mapping) else {}
+    lines += ["## Training", ""]
+    rows = [("recipe", training.get("command") or training.get("recipe")), ("seed", training.get("seed")),
+            ("epochs", training.get("epochs")), ("training time",
+                                                 _seconds(training.get("time_s") or training.get("seconds"))),
+            ("hardware", training.get("hardware") or training.get("device"))]
+    rows = [(k, v) for k, v in rows if v not in (None, "")]
+    if rows:
+        lines += [f"- {k}: `{v}`" for k, v in rows]
+    else:
+        lines.append("No training record was saved with this model.")
+    lines.append("")
+    lines += ["## Metrics", ""]
+    if metrics:
+        lines += ["| metric | value (test split) |", "|---|---|"] + [f"| {k} | {v:.6g} |" for k, v in metrics.items()]
+    else:
+        lines.append("No metrics were recorded.")
+    lines.append("")
+    figures = [f for f in files if f.lower().endswith(FIGURE_SUFFIXES)]
+    if figures:
+        lines += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in figures] + [""]
+    lines += ["## How to load", "", "```python", "import aezoo", "",
+              f'model = aezoo.load("hf-hub:{repo_id}")            # latest commit on main',
+              f'model = aezoo.load("hf-hub:{repo_id}@REVISION")   # pinned: a commit hash printed by `aezoo publish`',
+              "```", "", f"or `aezoo pull {repo_id}@REVISION` to fetch it into the Hugging Face cache."]
+    if sha256:
+        lines += ["", f"sha256 of `model.safetensors`: `{sha256}` (aezoo checks it when a pretrained entry pins it)."]
+    return "\n".join(lines) + "\n"
+
+
+def _seconds(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    try:
+        s = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{s / 60:.1f} min" if s >= 60 else f"{s:.1f} s"

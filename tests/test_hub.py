@@ -1,0 +1,236 @@
+"""Publish and pull through the real huggingface_hub client against the local Hub (no internet)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import aezoo
+from aezoo.cli.main import cli
+from aezoo.errors import HubError, WeightsError
+from aezoo.hub import load_from_hub, load_pretrained, publish, pull
+from aezoo.pretrained import Pretrained
+from aezoo.serialization import WEIGHTS_NAME, sha256_file
+from aezoo.testing.plugin import hub_offline
+
+METRICS = {"mse": 0.0123, "psnr": 19.5}
+# huggingface_hub's own LFS upload passes a file object as `data=`, which httpx2 deprecates.
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+
+
+def _model_dir(root: Path, seed: int) -> Path:
+    torch.manual_seed(seed)
+    model = aezoo.create("linear")
+    d = model.save_pretrained(root / f"model{seed}", training={"command": "aezoo train linear", "seed": seed},
+                              dataset="mnist")
+    (d / "metrics.json").write_text(json.dumps(METRICS))
+    (d / "loss.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    return d
+
+
+def _outputs(model: aezoo.Autoencoder) -> torch.Tensor:
+    torch.manual_seed(0)
+    return model(torch.rand(3, *model.input_shape)).reconstruction
+
+
+def _entry(repo: str, commit: str, sha: str, name: str = "linear-test") -> Pretrained:
+    return Pretrained(name=name, architecture="linear", repo_id=repo, revision=commit, sha256=sha,
+                      config={"latent_dim": 2}, dataset="mnist", metrics=METRICS)
+
+
+@pytest.fixture
+def published(local_hub, tmp_path):
+    """A repo with two commits of different weights: (repo, [commit1, commit2], [dir1, dir2])."""
+    dirs = [_model_dir(tmp_path, 1), _model_dir(tmp_path, 2)]
+    commits = [publish(d, "org/lin", commit_message=f"v{i}") for i, d in enumerate(dirs)]
+    return "org/lin", commits, dirs
+
+
+def test_publish_pull_load_bit_identical(published, local_hub) -> None:
+    from huggingface_hub import ModelCard
+
+    from aezoo.cards import card_metrics
+
+    repo, (c1, c2), (d1, d2) = published
+    assert all(len(c) == 40 for c in (c1, c2)) and c1 != c2
+    assert local_hub.commits(repo)[:2] == [c2, c1]
+    path = pull(f"{repo}@{c2}")
+    assert sorted(p.name for p in path.iterdir()) == [
+        ".gitattributes", "README.md", "config.json", "loss.png", "metrics.json", "model.safetensors"]
+    assert (path / WEIGHTS_NAME).read_bytes() == (d2 / WEIGHTS_NAME).read_bytes()
+    loaded = aezoo.load(f"hf-hub:{repo}@{c2}")
+    assert torch.equal(_outputs(loaded), _outputs(aezoo.load(d2)))
+    # The card: Hub metadata that parses back, metrics in model-index, figures linked.
+    card = ModelCard((path / "README.md").read_text())
+    assert card.data.library_name == "aezoo" and card.data.license == "mit"
+    assert {"autoencoder", "aezoo", "linear", "mnist"} <= set(card.data.tags) and card.data.datasets == ["mnist"]
+    assert card_metrics(card) == METRICS
+    assert card_metrics(ModelCard.load(path / "README.md")) == METRICS
+    assert "![loss](loss.png)" in card.text and f'aezoo.load("hf-hub:{repo}' in card.text
+    assert "aezoo train linear" in card.text and sha256_file(d2 / WEIGHTS_NAME) in card.text
+
+
+def test_pinning_an_older_commit_gives_the_older_bytes(published) -> None:
+    repo, (c1, c2), (d1, d2) = published
+    assert sha256_file(d1 / WEIGHTS_NAME) != sha256_file(d2 / WEIGHTS_NAME)
+    old = load_from_hub(f"{repo}@{c1}")
+    assert torch.equal(_outputs(old), _outputs(aezoo.load(d1)))
+    assert torch.equal(_outputs(aezoo.load(f"hf-hub:{repo}")), _outputs(aezoo.load(d2)))
+    assert (pull(repo, revision=c1) / WEIGHTS_NAME).read_bytes() == (d1 / WEIGHTS_NAME).read_bytes()
+
+
+def test_cli_publish_and_pull(local_hub, hub_token, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("HF_TOKEN")  # the token comes from --token only
+    d = _model_dir(tmp_path, 3)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["publish", str(d), "--repo", "org/cli", "--token", hub_token,
+                                 "--branch", "dev", "--message", "first"])
+    assert result.exit_code == 0, result.output
+    commit, pinned = result.stdout.split()
+    assert pinned == f"hf-hub:org/cli@{commit}" and local_hub.commits("org/cli", "dev")[0] == commit
+    assert hub_token not in result.output
+    monkeypatch.setenv("HF_TOKEN", hub_token)
+    result = runner.invoke(cli, ["pull", "org/cli@dev"])
+    assert result.exit_code == 0, result.output
+    path, sha_line = result.stdout.splitlines()
+    assert Path(path, WEIGHTS_NAME).read_bytes() == (d / WEIGHTS_NAME).read_bytes()
+    assert sha_line.split()[1] == sha256_file(d / WEIGHTS_NAME)
+    assert hub_token not in result.output
+
+
+def test_token_never_shown_in_errors(local_hub, hub_token, tmp_path, monkeypatch) -> None:
+    wrong = "hf_wrong_" + hub_token[::-1]
+    monkeypatch.setenv("HF_TOKEN", wrong)
+    result = CliRunner().invoke(cli, ["publish", str(_model_dir(tmp_path, 4)), "--repo", "org/x", "--token", wrong])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot publish to org/x") and "401" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert wrong not in result.output and hub_token not in result.output
+    assert hub_token not in repr(local_hub.requests) and wrong not in repr(local_hub.requests)
+
+
+def test_offline_uses_the_cache_and_explains_when_it_cannot(published, local_hub, monkeypatch) -> None:
+    repo, (c1, c2), (d1, d2) = published
+    pull(f"{repo}@{c1}")
+    pull(repo)  # main -> c2, remembered for offline loads of the branch
+    local_hub.down = True
+    hub_offline(monkeypatch)
+    assert torch.equal(_outputs(aezoo.load(f"hf-hub:{repo}@{c1}")), _outputs(aezoo.load(d1)))
+    assert torch.equal(_outputs(aezoo.load(f"hf-hub:{repo}")), _outputs(aezoo.load(d2)))
+    assert pull(f"{repo}@{c1}").is_dir()
+    with pytest.raises(HubError) as info:
+        aezoo.load("hf-hub:org/never-pulled@main")
+    msg = str(info.value)
+    for part in ("org/never-pulled@main", "HF cache", "aezoo pull", "HF_HUB_OFFLINE", "HF_ENDPOINT", "HF_TOKEN"):
+        assert part in msg
+
+
+def test_hub_down_fails_fast_with_one_clear_error(published, local_hub, monkeypatch) -> None:
+    repo, (c1, _), _ = published
+    for fault in ("refused", "503", "slow"):
+        if fault == "refused":
+            local_hub.down = True
+        elif fault == "503":
+            local_hub.down, local_hub.fail_status = False, 503
+        else:
+            local_hub.fail_status, local_hub.delay = None, 3.0
+            monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "1")
+        start = time.monotonic()
+        with pytest.raises(HubError) as info:
+            load_from_hub(f"{repo}@{c1}")
+        assert time.monotonic() - start < 2.5, fault
+        msg = str(info.value)
+        assert f"{repo}@{c1}" in msg and local_hub.url in msg and "aezoo pull" in msg, msg
+    local_hub.delay = 0
+
+
+def test_missing_repo_revision_or_file(local_hub, published) -> None:
+    from huggingface_hub import HfApi
+
+    repo, _, _ = published
+    HfApi().create_repo("org/empty")
+    cases = {
+        "org/nope": "was not found",
+        f"{repo}@{'0' * 40}": "does not exist in org/lin",
+        f"{repo}@no-such-branch": "revision 'no-such-branch' does not exist",
+        "org/empty": "model.safetensors does not exist in org/empty",
+    }
+    for spec, expected in cases.items():
+        with pytest.raises(HubError, match="cannot load") as info:
+            load_from_hub(spec)
+        assert expected in str(info.value) and "Fix:" in str(info.value), str(info.value)
+    with pytest.raises(HubError, match="was not found"):
+        pull("org/nope")
+
+
+def test_tampered_cache_is_never_loaded(published, local_hub) -> None:
+    repo, (c1, _), (d1, _) = published
+    cached = pull(f"{repo}@{c1}") / WEIGHTS_NAME
+    blob = cached.resolve()
+    blob.write_bytes(blob.read_bytes()[:-4] + b"evil")
+    local_hub.down = True
+    with pytest.raises(WeightsError, match="tampered") as info:
+        aezoo.load(f"hf-hub:{repo}@{c1}")
+    assert str(cached) in str(info.value)
+    local_hub.down = False  # the Hub has the right bytes: they replace the bad copy
+    assert torch.equal(_outputs(aezoo.load(f"hf-hub:{repo}@{c1}")), _outputs(aezoo.load(d1)))
+    assert sha256_file(cached) == sha256_file(d1 / WEIGHTS_NAME)
+
+
+def test_interrupted_download_leaves_nothing_to_accept(published, local_hub) -> None:
+    repo, (c1, _), (d1, _) = published
+    local_hub.truncate_downloads = 1  # the client resumes with a Range request; the bytes are verified
+    assert torch.equal(_outputs(load_from_hub(f"{repo}@{c1}")), _outputs(aezoo.load(d1)))
+    cache = Path(aezoo.hub._cache_dir())
+    assert not list(cache.rglob("*.incomplete"))
+
+
+def test_pretrained_resolution(published, local_hub, tmp_path, monkeypatch) -> None:
+    repo, (c1, _), (d1, _) = published
+    sha = sha256_file(d1 / WEIGHTS_NAME)
+    entry = _entry(repo, c1, sha)
+    bundled = tmp_path / "bundled" / entry.name
+    shutil.copytree(d1, bundled)
+    monkeypatch.setenv("AEZOO_WEIGHTS_DIR", str(tmp_path / "bundled"))
+    # A tampered bundled copy with the Hub down and an empty cache: an error naming the file.
+    (bundled / WEIGHTS_NAME).write_bytes((d1 / WEIGHTS_NAME).read_bytes()[:-1] + b"!")
+    local_hub.down = True
+    with pytest.raises(WeightsError, match="tampered") as info:
+        load_pretrained(entry)
+    assert str(bundled / WEIGHTS_NAME) in str(info.value)
+    # With the Hub up, the pinned bytes come from there, and the bad copy is reported.
+    local_hub.down = False
+    with pytest.warns(UserWarning, match="ignored"):
+        model = load_pretrained(entry)
+    assert torch.equal(_outputs(model), _outputs(aezoo.load(d1)))
+    # A wrong pin is an error even when the Hub answers.
+    with pytest.raises(WeightsError):
+        load_pretrained(_entry(repo, c1, "0" * 64, name="wrong-pin"))
+
+
+def test_bundled_pretrained_never_touches_the_network(tmp_path, monkeypatch) -> None:
+    """No server at all: a verified bundled copy loads, through aezoo.load(NAME) too."""
+    from huggingface_hub.utils import _http
+
+    from aezoo import registry
+
+    d = _model_dir(tmp_path, 5)
+    entry = _entry("org/lin", "a" * 40, sha256_file(d / WEIGHTS_NAME), name="linear-bundled")
+    shutil.copytree(d, tmp_path / "weights" / entry.name)
+    monkeypatch.setenv("AEZOO_WEIGHTS_DIR", str(tmp_path / "weights"))
+
+    def no_network():
+        raise AssertionError("the network was used")
+
+    monkeypatch.setattr(_http, "_GLOBAL_CLIENT_FACTORY", no_network)
+    _http.close_session()
+    assert torch.equal(_outputs(load_pretrained(entry)), _outputs(aezoo.load(d)))
+    registry.list_models()
+    monkeypatch.setitem(registry._REGISTRY._pretrained, entry.name, entry)
+    assert torch.equal(_outputs(aezoo.load(entry.name)), _outputs(aezoo.load(d)))
