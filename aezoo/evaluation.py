@@ -121,7 +121,8 @@ def _reconstruction_pass(model: Autoencoder, x_all: Tensor, batch_size: int) -> 
     """Forward every batch and accumulate the shared metrics' sums (float64, on device)."""
     device = x_all.device
     zero = torch.zeros((), dtype=torch.float64, device=device)
-    sums = {"se": zero.clone(), "psnr": zero.clone(), "bce": zero.clone(), "min": zero + math.inf, "max": zero - math.inf}
+    sums = {"se": zero.clone(), "psnr": zero.clone(), "bce": zero.clone()}
+    sums["min"], sums["max"] = zero + math.inf, zero - math.inf  # the data range decides psnr/bce
     _sync(device)
     start = time.perf_counter()
     for i in range(0, len(x_all), batch_size):

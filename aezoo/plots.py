@@ -296,7 +296,8 @@ def denoising_grid(model: Autoencoder, x: Tensor | DeviceDataset, path: str | Pa
 
 def _encode_all(model: Autoencoder, x: Tensor, batch_size: int = 1000) -> Tensor:
     with _EvalMode(model):
-        return torch.cat([model.encode(x[i : i + batch_size].to(model.device)).float() for i in range(0, len(x), batch_size)])
+        codes = [model.encode(x[i : i + batch_size].to(model.device)) for i in range(0, len(x), batch_size)]
+    return torch.cat(codes).float()
 
 
 def latent_map(

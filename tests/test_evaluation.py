@@ -132,7 +132,7 @@ def fake_data(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     """``load_dataset`` replaced by random images, so these tests need no download."""
     calls: list[tuple[Any, ...]] = []
 
-    def load_dataset(name: str, split: str = "train", *, root: Any = None, device: Any = "cpu", **_: Any) -> DeviceDataset:
+    def load_dataset(name: str, split: str = "train", *, root: Any = None, device: Any = "cpu", **_: Any) -> Any:
         calls.append((name, split, root, device))
         x = torch.rand(30, 1, 28, 28, generator=torch.Generator().manual_seed(0))
         return DeviceDataset(x, torch.arange(30) % 10, name=f"{name}/{split}").to(device)
@@ -182,7 +182,7 @@ def test_cli_eval_real_mnist(model_dir: Path, shared_data_copy: Path) -> None:
 
     if not hasattr(data, "load_dataset"):
         pytest.skip("aezoo.data.load_dataset not written yet")
-    r = _invoke("eval", str(model_dir), "--data-dir", str(shared_data_copy), "--limit", "200", "--json", "--device", "cpu")
+    r = _invoke("eval", str(model_dir), "--data-dir", str(shared_data_copy), "--limit", "200", "--json", "-b", "64")
     assert r.exit_code == 0, r.output
     m = json.loads(r.output)
     assert m["n"] == 200 and 0 < m["mse"] < 1 and "psnr" in m
