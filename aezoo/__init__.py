@@ -39,6 +39,8 @@ _LAZY = {
     # data, training, evaluation
     "DeviceDataset": "data",
     "load_dataset": "data",
+    "load_user_data": "data",
+    "data_root": "data",
     "Trainer": "training",
     "TrainConfig": "training",
     "train": "training",
@@ -78,7 +80,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import AEConfig
-    from .data import DeviceDataset, load_dataset
+    from .data import DeviceDataset, data_root, load_dataset, load_user_data
     from .errors import (
         AezooError, ConfigError, DataError, HubError, InputError, PluginError, TrainingError,
         UnknownNameError, WeightsError,

@@ -60,11 +60,20 @@ class DeviceDataset:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """Shape of one sample."""
+        """Shape of one sample.
+
+        >>> DeviceDataset(torch.zeros(5, 1, 28, 28)).shape
+        (1, 28, 28)
+        """
         return tuple(self.x.shape[1:])
 
     @property
     def device(self) -> torch.device:
+        """Where ``x`` lives.
+
+        >>> DeviceDataset(torch.zeros(2, 3)).device
+        device(type='cpu')
+        """
         return self.x.device
 
     def batches(
@@ -99,15 +108,30 @@ class DeviceDataset:
             yield self.x[order[i : i + batch_size]] if order is not None else self.x[i : i + batch_size]
 
     def num_batches(self, batch_size: int, *, drop_last: bool = False) -> int:
+        """How many batches :meth:`batches` yields per epoch.
+
+        >>> ds = DeviceDataset(torch.zeros(10, 3))
+        >>> ds.num_batches(4), ds.num_batches(4, drop_last=True)
+        (3, 2)
+        """
         n = len(self)
         return n // batch_size if drop_last else -(-n // batch_size)
 
     def to(self, device: str | torch.device) -> DeviceDataset:
+        """The same dataset with ``x`` and ``y`` on ``device``.
+
+        >>> DeviceDataset(torch.zeros(2, 3)).to("cpu").device
+        device(type='cpu')
+        """
         y = self.y.to(device) if self.y is not None else None
         return dataclasses.replace(self, x=self.x.to(device), y=y)
 
     def subset(self, index: int | slice | Tensor) -> DeviceDataset:
-        """The first ``index`` samples (an int), or those selected by a slice or index tensor."""
+        """The first ``index`` samples (an int), or those selected by a slice or index tensor.
+
+        >>> len(DeviceDataset(torch.zeros(10, 3)).subset(4))
+        4
+        """
         if isinstance(index, int):
             index = slice(0, index)
         y = self.y[index] if self.y is not None else None
@@ -222,7 +246,8 @@ def load_dataset(
                 f"{text!r} does not exist; give an existing folder of images or a "
                 f"{'/'.join(TENSOR_SUFFIXES)} or .csv file, or a built-in dataset ({', '.join(_BUILTINS)})"
             )
-        raise unknown_name("dataset", text, _BUILTINS, hint="or give the path of a folder of images, a tensor file or a CSV")
+        hint = "or give the path of a folder of images, a tensor file or a CSV"
+        raise unknown_name("dataset", text, _BUILTINS, hint=hint)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r} for {spec.name!r}; choose one of {', '.join(map(repr, SPLITS))}")
     base, origin = _resolve_root(root)
@@ -269,7 +294,7 @@ def _load_torchvision(
     except Exception as e:  # URLError, OSError, RuntimeError, tarfile errors: all mean "not here"
         urls = list(getattr(cls, "mirrors", None) or [getattr(cls, "url", "")])
         if isinstance(e, PermissionError):  # e.g. a read-only copy that holds only the archives
-            why = f"torchvision cannot write there to unpack or download ({_one_line(e)}); copy the folder somewhere writable"
+            why = f"torchvision cannot write there to unpack or download ({_one_line(e)}); use a writable copy"
         elif download:
             why = f"the download from {', '.join(urls)} failed ({_one_line(e)})"
         else:
@@ -451,7 +476,7 @@ def _read_tensor_file(path: Path, label_column: str | int | None) -> tuple[Tenso
     except Exception as e:
         raise DataError(
             f"{path} cannot be read without unpickling arbitrary objects ({_one_line(e, 160)}); aezoo only "
-            "reads tensors: save a tensor, a dict of tensors or an (x, y) tuple with torch.save, or use .npy/.safetensors"
+            "reads tensors: torch.save a tensor, a dict of tensors or an (x, y) tuple, or use .npy/.safetensors"
         ) from None
     if isinstance(obj, (tuple, list)) and len(obj) == 2 and all(isinstance(t, Tensor) for t in obj):
         if label_column is not None:
@@ -546,7 +571,8 @@ def _read_csv(path: Path, label_column: str | int | None) -> tuple[Tensor, Tenso
     values = np.empty((len(rows), width), dtype=np.float64)
     for r, (line, row) in enumerate(rows):
         if len(row) != width:
-            raise DataError(f"{path}, line {line}: {len(row)} columns where the {'header' if header else 'first row'} has {width}")
+            first = "header" if header else "first row"
+            raise DataError(f"{path}, line {line}: {len(row)} columns where the {first} has {width}")
         for c, cell in enumerate(row):
             try:
                 values[r, c] = float(cell)

@@ -16,6 +16,8 @@ import torch
 from aezoo.data import CACHE_DIRNAME, DeviceDataset, data_root, load_dataset, load_user_data
 from aezoo.errors import DataError, UnknownNameError
 
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
 # (dataset, split) -> (n, pixel mean, first labels), from ../shared/data/README.md
 FIGURES = {
     ("mnist", "train"): (60000, 0.1307, [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]),
@@ -112,8 +114,6 @@ def test_damaged_cache_is_detected_and_rebuilt(
 
 
 def test_gz_archives_alone_load_offline(tmp_path: Path, network_calls: _NetworkCalls) -> None:
-    from conftest import SHARED_DATA
-
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for gz in (SHARED_DATA / "MNIST" / "raw").glob("*.gz"):
