@@ -24,6 +24,12 @@ METRICS = {"mse": 0.0123, "psnr": 19.5}
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 
 
+@pytest.fixture(autouse=True)
+def _builtin_architectures_only(monkeypatch) -> None:
+    # These tests are about the Hub: a broken third-party plugin in the environment is not their concern.
+    monkeypatch.setenv("AEZOO_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
 def _model_dir(root: Path, seed: int) -> Path:
     torch.manual_seed(seed)
     model = aezoo.create("linear")
@@ -212,6 +218,16 @@ def test_pretrained_resolution(published, local_hub, tmp_path, monkeypatch) -> N
     # A wrong pin is an error even when the Hub answers.
     with pytest.raises(WeightsError):
         load_pretrained(_entry(repo, c1, "0" * 64, name="wrong-pin"))
+    # `aezoo publish NAME` republishes a pretrained entry to its own repo by default.
+    from aezoo import registry
+
+    shutil.copytree(d1, bundled, dirs_exist_ok=True)
+    registry.list_models()
+    monkeypatch.setitem(registry._REGISTRY._pretrained, entry.name, entry)
+    result = CliRunner().invoke(cli, ["publish", entry.name, "--branch", "republished"])
+    assert result.exit_code == 0, result.output
+    commit = result.stdout.split()[0]
+    assert local_hub.file_bytes(repo, WEIGHTS_NAME, commit) == (d1 / WEIGHTS_NAME).read_bytes()
 
 
 def test_bundled_pretrained_never_touches_the_network(tmp_path, monkeypatch) -> None:
