@@ -1,0 +1,84 @@
+"""``aezoo train``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ._common import data_options, device_option, parse_sets, set_option
+
+@click.command("train")
+@click.argument("arch")
+@data_options
+@click.option("--epochs", "-e", type=int, default=10, show_default=True, help="Passes over the training data.")
+@click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False),
+              help="Directory for the model, history, loss curve and checkpoints.")
+@set_option
+@click.option("--batch-size", "-b", type=int, default=None, help="Samples per step and process [default: 128].")
+@click.option("--lr", type=float, default=None, help="Peak learning rate [default: 1e-3].")
+@click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default=None, help="[default: adam]")
+@click.option("--weight-decay", type=float, default=None, help="[default: 0]")
+@click.option("--schedule", type=click.Choice(["constant", "cosine", "onecycle"]), default=None,
+              help="Learning-rate schedule [default: constant].")
+@click.option("--warmup", type=float, default=None, help="Fraction of steps with a linear LR warm-up [default: 0].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the initial weights and the data order.")
+@device_option
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="auto: bf16 autocast on CUDA, fp32 elsewhere.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model's loss.")
+@click.option("--patience", type=int, default=None, help="Early stopping: epochs without a better val loss [default: off].")
+@click.option("--val-fraction", type=float, default=None, help="Part of train held out for validation [default: 0.1].")
+@click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm to this [default: off].")
+@click.option("--checkpoint-every", type=int, default=None, help="Also checkpoint every N steps [default: epoch ends].")
+@click.option("--resume", is_flag=True, help="Continue the run checkpointed in --out.")
+@click.option("--limit", type=int, default=None, help="Train on the first N training samples only (smoke tests).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def train_cmd(ctx: click.Context, arch: str, dataset: str, data_dir: str | None, epochs: int, out: str,
+              sets: tuple[str, ...], device: str, precision: str, compile_: bool, resume: bool, limit: int | None,
+              quiet: bool, seed: int, **options: Any) -> None:
+    """Train ARCH (an architecture, or a pretrained name for its config) on a dataset.
+
+    \b
+    aezoo train conv --dataset mnist --epochs 5 --out runs/conv
+    aezoo train vae --set latent_dim=8 --schedule cosine --out runs/vae
+    torchrun --nproc_per_node 4 -m aezoo train conv --out runs/conv   (data parallel)
+    """
+    import torch
+
+    from .. import create
+    from ..data import load_dataset
+    from ..errors import ConfigError
+    from ..training import TrainConfig, Trainer
+    from ..training.distributed import resolve_device
+    from ..training.trainer import _local_rank
+
+    overrides = {k: v for k, v in options.items() if v is not None}
+    config = TrainConfig().replace(epochs=epochs, seed=seed, device=device, precision=precision,
+                                   compile=compile_, **overrides)
+    try:
+        model_overrides = parse_sets(sets)
+    except click.BadParameter as e:
+        raise ConfigError(e.format_message()) from None
+    torch.manual_seed(seed)  # the initial weights
+    model = create(arch, **model_overrides)
+    data = load_dataset(dataset, "train", root=data_dir, device=resolve_device(device, _local_rank()))
+    if limit is not None:
+        if limit < 1:
+            raise ConfigError(f"--limit must be >= 1, got {limit!r}")
+        data = data.subset(min(limit, len(data)))
+    command = {"command": "aezoo train", "arguments": _jsonable(ctx.params)}
+    trainer = Trainer(model, config, out_dir=out, progress=None if not quiet else False, recipe=command)
+    history = trainer.fit(data, resume=resume)
+    if trainer.env.is_main:
+        click.echo(f"wrote {out} (model.safetensors, config.json, history.json, loss_curve.png, checkpoint)")
+        train_loss, val_loss = history.last("train"), history.last("val")
+        if val_loss is not None:
+            click.echo(f"final val loss: {val_loss:.6g} (train {train_loss:.6g}, {len(history.epoch)} epochs)")
+        elif train_loss is not None:
+            click.echo(f"final train loss: {train_loss:.6g} (no validation data; {len(history.epoch)} epochs)")
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}

@@ -1,0 +1,493 @@
+"""The training loop: one loop for every architecture, driven by the model's own training step.
+
+Read top to bottom, :meth:`Trainer.fit` is: take the data onto the device, let the model build
+its optimizers, then for each epoch: shuffle, ``model.training_step(batch, optimizers)`` per
+batch, validate under ``no_grad``, record, checkpoint. What a model does in a step (noise, KL,
+an adversary) is the model's business; the trainer owns the optimizer type, the LR schedule,
+precision, gradient clipping and sync (in a pre-step hook on each optimizer), data order,
+checkpoints and files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..config import config_to_dict, dumps_json
+from ..data import DeviceDataset
+from ..errors import TrainingError, WeightsError
+from ..models.base import Autoencoder
+from ..serialization import atomic_write, load_state_strict
+from . import distributed
+from .checkpoint import CHECKPOINT_JSON, pack, read_checkpoint, restore_rng, rng_tensors, unpack, write_checkpoint
+from .config import RESUMABLE_FIELDS, History, TrainConfig, lr_factor, make_optimizer_factory
+
+__all__ = ["Callback", "TrainEvent", "Trainer", "train"]
+
+HISTORY_NAME = "history.json"
+LOSS_CURVE_NAME = "loss_curve.png"
+
+
+@dataclasses.dataclass
+class TrainEvent:
+    """What a callback receives at the end of every step and every epoch."""
+
+    kind: str  # "step" or "epoch"
+    trainer: Trainer  # set trainer.should_stop = True to end the run after this step/epoch
+    epoch: int  # 0-based epoch the event belongs to
+    step: int  # batches done in that epoch
+    global_step: int  # batches done in the whole run
+    terms: Mapping[str, Any]  # step: the step's loss tensors; epoch: {"train": {...}, "val": {...}}
+
+
+#: A callback is a function of a :class:`TrainEvent`, or an object with ``on_step_end(event)``
+#: and/or ``on_epoch_end(event)`` methods.
+Callback = Callable[[TrainEvent], None] | Any
+
+
+@dataclasses.dataclass
+class _RunState:
+    """Where the run is; everything here goes into the checkpoint."""
+
+    epoch: int = 0  # epoch in progress (0-based)
+    step: int = 0  # batches done in it
+    global_step: int = 0  # batches done in the run
+    sums: dict[str, Tensor] = dataclasses.field(default_factory=dict)  # per-term sums of the epoch so far
+    count: int = 0  # samples behind ``sums`` on this rank
+    best: float = math.inf  # lowest val loss so far
+    bad_epochs: int = 0  # epochs since it was reached
+    epoch_rng: Tensor | None = None  # data generator state at the start of the epoch
+
+
+class Trainer:
+    """Train any zoo model with one loop; checkpoints, resume and ``torchrun`` data parallelism.
+
+    ``out_dir`` receives ``model.safetensors`` + ``config.json`` (loadable with ``aezoo.load``),
+    ``history.json``, ``loss_curve.png`` and the checkpoint pair. Without it nothing is written
+    (and there is nothing to resume from).
+
+    >>> import aezoo, torch
+    >>> data = aezoo.DeviceDataset(torch.rand(256, 1, 28, 28))
+    >>> history = Trainer(aezoo.create("linear"), TrainConfig(epochs=2), progress=False).fit(data)
+    >>> len(history.epoch)
+    2
+    """
+
+    def __init__(
+        self,
+        model: Autoencoder,
+        config: TrainConfig | None = None,
+        *,
+        out_dir: str | Path | None = None,
+        callbacks: Iterable[Callback] = (),
+        progress: bool | None = None,
+        recipe: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.config = config or TrainConfig()
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.callbacks = list(callbacks)
+        self.progress = progress  # None: show a progress bar when stderr is a terminal
+        self.recipe = dict(recipe or {})  # extra keys for config.json's "training" (e.g. the command)
+        self.history = History()
+        self.should_stop = False
+        self.env = distributed.DistEnv()
+        self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._hooks: list[Any] = []
+        self._dataset_id: dict[str, Any] = {}  # name and size of the training data, checked on resume
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, train: DeviceDataset, val: DeviceDataset | None = None, *, resume: bool = False) -> History:
+        """Train on ``train`` (validating on ``val``, or on a held-out ``val_fraction`` of it).
+
+        ``resume=True`` continues the run checkpointed in ``out_dir`` and ends with the same
+        weights, bit for bit, as a run that was never interrupted.
+        """
+        self.env = distributed.setup(self.config.device)
+        try:
+            return self._fit(train, val, resume)
+        finally:
+            for h in self._hooks:
+                h.remove()
+            self._hooks.clear()
+            self.model.__dict__.pop("loss", None)  # drop the compiled loss, if any
+            self.model.eval()
+            self.env.close()
+
+    def _fit(self, train: DeviceDataset, val: DeviceDataset | None, resume: bool) -> History:
+        cfg, env, model = self.config, self.env, self.model
+        if resume and self.out_dir is None:
+            raise TrainingError("resume=True needs the run's out_dir (the --out directory it wrote)")
+        if env.device.type == "cuda":
+            torch.set_float32_matmul_precision("high")
+        model.to(env.device).train()
+        train, val = self._prepare_data(train, val)
+        model.preprocessing = train.preprocessing
+        self._optimizers = self._configure_optimizers()
+        steps_per_epoch = distributed.num_batches(len(train), cfg.batch_size, env)
+        total_steps = steps_per_epoch * cfg.epochs
+
+        generator = torch.Generator().manual_seed(cfg.seed)  # data order: same on every rank
+        torch.manual_seed(cfg.seed + env.rank)  # the model's own noise: different per rank
+        if resume:
+            state = self._restore(train, generator)
+        else:
+            state, self.history = _RunState(), History()
+            env.broadcast_module(model)
+        if cfg.compile:
+            model.loss = torch.compile(model.loss)  # training_step and validation call self.loss
+        if val is not None and env.distributed:
+            val = val.subset(torch.arange(env.rank, len(val), env.world_size, device=val.device))
+        if cfg.patience and val is None:
+            warnings.warn("patience is set but there is no validation data; early stopping is off", stacklevel=2)
+
+        while state.epoch < cfg.epochs and not self.history.stopped_early and not self.should_stop:
+            t0 = time.perf_counter()
+            if state.step == 0:
+                state.epoch_rng = generator.get_state()
+            train_terms, samples_per_s = self._train_epoch(train, state, generator, steps_per_epoch, total_steps)
+            if self.should_stop and state.step < steps_per_epoch:
+                break  # a callback ended the run mid-epoch; its last checkpoint stays as it was
+            val_terms = self._validate(val) if val is not None else {}
+            self.history.append(state.epoch + 1, train_terms, val_terms, lr=self._lr(),
+                                samples_per_s=samples_per_s, wall_s=time.perf_counter() - t0)
+            self._early_stopping(state, val_terms)
+            state = dataclasses.replace(state, epoch=state.epoch + 1, step=0, sums={}, count=0,
+                                        epoch_rng=generator.get_state())
+            self._checkpoint(state)
+            self._print_epoch(state.epoch)
+            self._emit("epoch", state, {"train": train_terms, "val": val_terms})
+
+        self._write_outputs(train, val)
+        return self.history
+
+    def _train_epoch(self, train: DeviceDataset, state: _RunState, generator: torch.Generator,
+                     steps_per_epoch: int, total_steps: int) -> tuple[dict[str, float], float]:
+        cfg, env = self.config, self.env
+        generator.set_state(state.epoch_rng)  # the epoch's shuffle, also when resuming mid-epoch
+        batches = distributed.shard_batches(train, cfg.batch_size, env, generator=generator, start=state.step)
+        bar = self._bar(steps_per_epoch, state)
+        t0, seen = time.perf_counter(), 0
+        for x in batches:
+            self._set_lr(lr_factor(cfg, state.global_step, total_steps))
+            with self._autocast():
+                terms = self.model.training_step(x, self._optimizers)
+            _accumulate(state.sums, terms, len(x))
+            state.count += len(x)
+            state.step += 1
+            state.global_step += 1
+            seen += len(x)
+            bar.update()
+            if state.step % cfg.log_every == 0:  # the only host sync inside an epoch
+                rate = seen * env.world_size / (time.perf_counter() - t0)
+                bar.set_postfix(loss=f"{float(terms['loss']):.4g}", samples_s=f"{rate:,.0f}")
+            if cfg.checkpoint_every and state.global_step % cfg.checkpoint_every == 0 and state.step < steps_per_epoch:
+                self._checkpoint(state)
+            self._emit("step", state, terms)
+            if self.should_stop:
+                break
+        bar.close()
+        means = self._mean_terms(state.sums, state.count)
+        return means, seen * env.world_size / max(time.perf_counter() - t0, 1e-9)
+
+    @torch.no_grad()
+    def _validate(self, val: DeviceDataset) -> dict[str, float]:
+        """Sample-weighted mean of each ``model.loss`` term over the (this rank's) validation data."""
+        self.model.eval()
+        sums: dict[str, Tensor] = {}
+        try:
+            for x in val.batches(self.config.batch_size, shuffle=False):
+                with self._autocast():
+                    _accumulate(sums, self.model.loss(x), len(x))
+        finally:
+            self.model.train()
+        return self._mean_terms(sums, len(val))
+
+    # ------------------------------------------------------------------ pieces of the loop
+    def _prepare_data(self, train: DeviceDataset, val: DeviceDataset | None) -> tuple[DeviceDataset, DeviceDataset | None]:
+        device = self.env.device
+        if len(train) == 0:
+            raise TrainingError(f"the training data {train.name!r} is empty")
+        if val is None and self.config.val_fraction > 0:
+            train, val = train.split(self.config.val_fraction, seed=self.config.seed)
+        train = train if train.device == device else train.to(device)
+        self._dataset_id = {"name": train.name, "num_samples": len(train)}
+        if val is not None:
+            val = val if val.device == device else val.to(device)
+            if len(val) == 0:
+                val = None
+        return train, val
+
+    def _configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        optimizers = self.model.configure_optimizers(make_optimizer_factory(self.config, self.env.device))
+        if (not isinstance(optimizers, Mapping) or not optimizers
+                or not all(isinstance(o, torch.optim.Optimizer) for o in optimizers.values())):
+            raise TrainingError(
+                f"{type(self.model).__name__}.configure_optimizers must return a non-empty dict of "
+                f"name -> torch.optim.Optimizer, got {optimizers!r}"
+            )
+        for opt in optimizers.values():
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", group["lr"])  # the peak the schedule scales
+            self._hooks.append(opt.register_step_pre_hook(self._before_optimizer_step))
+        return dict(optimizers)
+
+    def _before_optimizer_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        """Runs inside the model's ``training_step``, just before each ``optimizer.step()``."""
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        self.env.average_gradients(params)
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+
+    def _set_lr(self, factor: float) -> None:
+        for opt in self._optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+
+    def _lr(self) -> float:
+        return float(next(iter(self._optimizers.values())).param_groups[0]["lr"])
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        device, precision = self.env.device, self.config.precision
+        if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _mean_terms(self, sums: Mapping[str, Tensor], count: int) -> dict[str, float]:
+        """Means over all ranks, with one device sync for all terms."""
+        if not sums:
+            return {}
+        keys = sorted(sums)
+        packed = torch.cat([torch.stack([sums[k] for k in keys]), torch.tensor([float(count)], device=sums[keys[0]].device)])
+        packed = self.env.all_reduce_sum(packed).tolist()
+        return {k: v / max(packed[-1], 1.0) for k, v in zip(keys, packed[:-1])}
+
+    def _early_stopping(self, state: _RunState, val_terms: Mapping[str, float]) -> None:
+        loss = val_terms.get("loss")
+        if loss is None:
+            return
+        if loss < state.best:
+            state.best, state.bad_epochs = loss, 0
+            self.history.best_epoch = state.epoch + 1
+        else:
+            state.bad_epochs += 1
+        if self.config.patience and state.bad_epochs >= self.config.patience:
+            self.history.stopped_early = True
+
+    def _emit(self, kind: str, state: _RunState, terms: Mapping[str, Any]) -> None:
+        event = TrainEvent(kind, self, state.epoch - (kind == "epoch"), state.step, state.global_step, terms)
+        for cb in self.callbacks:
+            method = getattr(cb, f"on_{kind}_end", None)
+            if method is not None:
+                method(event)
+            elif callable(cb) and not hasattr(cb, "on_step_end") and not hasattr(cb, "on_epoch_end"):
+                cb(event)
+
+    # ------------------------------------------------------------------ progress
+    def _show_progress(self) -> bool:
+        show = self.progress if self.progress is not None else sys.stderr.isatty()
+        return bool(show) and self.env.is_main
+
+    def _bar(self, total: int, state: _RunState) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, initial=state.step, desc=f"epoch {state.epoch + 1}/{self.config.epochs}",
+                    unit="step", leave=False, dynamic_ncols=True, disable=not self._show_progress())
+
+    def _print_epoch(self, epoch: int) -> None:
+        if not self._show_progress():
+            return
+        from tqdm.auto import tqdm
+
+        h = self.history
+        line = f"epoch {epoch}/{self.config.epochs}  train loss {h.last('train'):.5g}"
+        if h.last("val") is not None:
+            line += f"  val loss {h.last('val'):.5g}"
+        tqdm.write(line + f"  {h.samples_per_s[-1]:,.0f} samples/s  {h.wall_s[-1]:.1f} s")
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint(self, state: _RunState) -> None:
+        """Write the resumable state (rank 0 writes; every rank joins the RNG gather)."""
+        if self.out_dir is None:
+            return
+        tensors: dict[str, Tensor] = {"rng.data": state.epoch_rng}
+        for key, t in rng_tensors("rng").items():
+            for rank, t_rank in enumerate(self.env.all_gather(t)):
+                tensors[f"{key}.rank{rank}"] = t_rank
+        if not self.env.is_main:
+            return
+        meta = {
+            **self._identity(),
+            "epoch": state.epoch, "step": state.step, "global_step": state.global_step,
+            "count": state.count, "best": state.best, "bad_epochs": state.bad_epochs,
+            "history": self.history.to_dict(),
+            "model": pack(self.model.state_dict(), "model", tensors),
+            "optimizers": {n: pack(o.state_dict(), f"optim.{n}", tensors) for n, o in self._optimizers.items()},
+            "sums": pack(state.sums, "sums", tensors),
+        }
+        write_checkpoint(self.out_dir, meta, tensors)
+        self._write_history()
+
+    def _identity(self) -> dict[str, Any]:
+        """What must match for a checkpoint to be resumed by this run."""
+        from .. import __version__
+
+        return {
+            "aezoo_version": __version__,
+            "architecture": self.model.architecture,
+            "model_config": config_to_dict(self.model.config),
+            "train_config": self.config.to_dict(),
+            "dataset": self._dataset_id,
+            "world_size": self.env.world_size,
+            "optimizer_names": sorted(self._optimizers),
+        }
+
+    def _restore(self, train: DeviceDataset, generator: torch.Generator) -> _RunState:
+        assert self.out_dir is not None
+        meta, tensors = read_checkpoint(self.out_dir)
+        self._check_compatible(meta)
+        try:
+            load_state_strict(self.model, unpack(meta["model"], tensors), source=str(self.out_dir / CHECKPOINT_JSON))
+        except WeightsError as e:
+            raise TrainingError(f"{e}; use a fresh --out or drop --resume") from None
+        for name, opt in self._optimizers.items():
+            opt.load_state_dict(unpack(meta["optimizers"][name], tensors))
+        suffix = f".rank{self.env.rank}"
+        restore_rng({k[: -len(suffix)]: v for k, v in tensors.items() if k.endswith(suffix)}, "rng")
+        generator.set_state(tensors["rng.data"])
+        self.history = History.from_dict(meta["history"])
+        sums = {k: v.to(self.env.device) for k, v in unpack(meta["sums"], tensors).items()}
+        return _RunState(epoch=meta["epoch"], step=meta["step"], global_step=meta["global_step"], sums=sums,
+                         count=meta["count"], best=meta["best"], bad_epochs=meta["bad_epochs"],
+                         epoch_rng=tensors["rng.data"])
+
+    def _check_compatible(self, meta: Mapping[str, Any]) -> None:
+        now, then = self._identity(), meta
+        diffs = []
+        for key in ("architecture", "dataset", "world_size", "optimizer_names"):
+            if then.get(key) != now[key]:
+                diffs.append(f"{key} {then.get(key)!r} (checkpoint) vs {now[key]!r} (now)")
+        for section in ("model_config", "train_config"):
+            old, new = then.get(section, {}), now[section]
+            for k in sorted(set(old) | set(new)):
+                if section == "train_config" and k in RESUMABLE_FIELDS:
+                    continue
+                if old.get(k) != new.get(k):
+                    diffs.append(f"{section.split('_')[0]} {k} {old.get(k)!r} (checkpoint) vs {new.get(k)!r} (now)")
+        if diffs:
+            raise TrainingError(
+                f"cannot resume the run in {self.out_dir}: it differs from this one in " + "; ".join(diffs)
+                + ". Use a fresh --out directory for a new run, or drop --resume to start over in this one"
+            )
+
+    # ------------------------------------------------------------------ outputs
+    def _write_history(self) -> None:
+        if self.out_dir is not None and self.env.is_main:
+            with atomic_write(self.out_dir / HISTORY_NAME, "w") as f:
+                f.write(dumps_json(self.history.to_dict()))
+
+    def _write_outputs(self, train: DeviceDataset, val: DeviceDataset | None) -> None:
+        if self.out_dir is not None and self.env.is_main:
+            self.model.save_pretrained(self.out_dir, training=self._recipe(train, val))
+            self._write_history()
+            try:
+                from ..plots import loss_curve
+            except ImportError:
+                warnings.warn("aezoo.plots is not available; no loss_curve.png written", stacklevel=3)
+            else:
+                if self.history.epoch:
+                    loss_curve(self.history.to_dict(), self.out_dir / LOSS_CURVE_NAME)
+        self.env.barrier()
+
+    def _recipe(self, train: DeviceDataset, val: DeviceDataset | None) -> dict[str, Any]:
+        from .. import __version__
+
+        h = self.history
+        return {
+            **self.recipe,
+            "train_config": self.config.to_dict(),
+            "seed": self.config.seed,
+            "dataset": train.name,
+            "num_train_samples": len(train),
+            "num_val_samples": len(val) * self.env.world_size if val is not None else 0,
+            "epochs": len(h.epoch),
+            "stopped_early": h.stopped_early,
+            "final_train_loss": h.last("train"),
+            "final_val_loss": h.last("val"),
+            "wall_time_s": round(sum(h.wall_s), 3),
+            "device": str(self.env.device),
+            "hardware": _hardware_name(self.env.device),
+            "world_size": self.env.world_size,
+            "aezoo_version": __version__,
+            "torch_version": torch.__version__,
+        }
+
+
+def _accumulate(sums: dict[str, Tensor], terms: Mapping[str, Tensor], n: int) -> None:
+    """Add ``n`` times each scalar term to its running sum, on the device (no host sync)."""
+    if "loss" not in terms:
+        raise TrainingError(f"training_step/loss must return a dict with a 'loss' entry, got keys {sorted(terms)!r}")
+    for k, v in terms.items():
+        if isinstance(v, Tensor) and v.numel() == 1:
+            v = v.detach().float().reshape(())
+            if k in sums:
+                sums[k].add_(v, alpha=n)
+            else:
+                sums[k] = v * n
+
+
+def _hardware_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine() or device.type
+
+
+def train(
+    model: Autoencoder | str,
+    data: DeviceDataset | str = "mnist",
+    *,
+    val: DeviceDataset | None = None,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    callbacks: Iterable[Callback] = (),
+    progress: bool | None = None,
+    **config: Any,
+) -> Autoencoder:
+    """Train ``model`` (or ``aezoo.create(model)``) on ``data`` (or ``load_dataset(data)``); returns it.
+
+    Keyword arguments are :class:`TrainConfig` fields. Use :class:`Trainer` for the history.
+
+    >>> import aezoo, torch
+    >>> data = aezoo.DeviceDataset(torch.rand(256, 1, 28, 28))
+    >>> aezoo.train("linear", data, epochs=1, progress=False).training
+    False
+    """
+    from ..registry import create
+
+    cfg = TrainConfig().replace(**config)
+    if isinstance(model, str):
+        torch.manual_seed(cfg.seed)
+        model = create(model)
+    if isinstance(data, str):
+        from ..data import load_dataset
+
+        data = load_dataset(data, "train", device=distributed.resolve_device(cfg.device, _local_rank()))
+    Trainer(model, cfg, out_dir=out_dir, callbacks=callbacks, progress=progress).fit(data, val, resume=resume)
+    return model
+
+
+def _local_rank() -> int:
+    import os
+
+    return int(os.environ.get("LOCAL_RANK", "0"))
