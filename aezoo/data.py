@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+import shutil
 import socket
 import warnings
 import zlib
@@ -31,7 +32,7 @@ __all__ = ["DeviceDataset", "data_root", "load_dataset", "load_user_data"]
 
 DATA_ENV = "AEZOO_DATA"  # a folder holding the built-in datasets (what --data-dir sets per command)
 CACHE_ENV = "AEZOO_CACHE"  # aezoo's cache folder; datasets go to its "data" subfolder
-CACHE_DIRNAME = "aezoo-cache"  # under the data root: <name>-<split>.safetensors
+CACHE_DIRNAME = "aezoo-cache"  # under aezoo's own data cache: <name>-<split>.safetensors
 _CACHE_FORMAT = "1"
 _DOWNLOAD_TIMEOUT_S = 20.0  # torchvision opens URLs without a timeout; never hang on a dead network
 SPLITS = ("train", "test")
@@ -181,6 +182,11 @@ def _resolve_root(root: str | os.PathLike[str] | None) -> tuple[Path, str]:
         return Path(root).expanduser(), "root= / --data-dir"
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV]).expanduser(), f"${DATA_ENV}"
+    return _cache_root()
+
+
+def _cache_root() -> tuple[Path, str]:
+    """aezoo's own, writable data folder: the only place aezoo writes unpacked files and caches."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser() / "data", f"${CACHE_ENV}/data"
     xdg = os.environ.get("XDG_CACHE_HOME")
@@ -252,7 +258,9 @@ def load_dataset(
         raise DataError(f"unknown split {split!r} for {spec.name!r}; choose one of {', '.join(map(repr, SPLITS))}")
     base, origin = _resolve_root(root)
     n_expected = spec.sizes[SPLITS.index(split)]
-    cache = base / CACHE_DIRNAME / f"{spec.name}-{split}.safetensors"
+    # A data root may be a shared, read-only copy (and root ignores file modes): aezoo reads there
+    # but writes its cache, and anything torchvision would unpack, only under its own cache folder.
+    cache = _cache_root()[0] / CACHE_DIRNAME / f"{spec.name}-{split}.safetensors"
     loaded = _read_cache(cache, n_expected)
     if loaded is None:
         loaded = _load_torchvision(spec, split, base, origin, cache, download)
@@ -289,8 +297,14 @@ def _load_torchvision(
 
     cls = getattr(tvd, spec.torchvision_class)
     try:
-        with _network_timeout(_DOWNLOAD_TIMEOUT_S):
-            ds = cls(str(base), train=split == "train", download=download)
+        try:  # already unpacked where it lives: read in place, write nothing
+            ds = cls(str(base), train=split == "train", download=False)
+        except RuntimeError:
+            if not download:
+                raise
+            target = _staged_archives(spec, cls, base)
+            with _network_timeout(_DOWNLOAD_TIMEOUT_S):
+                ds = cls(str(target), train=split == "train", download=True)
     except Exception as e:  # URLError, OSError, RuntimeError, tarfile errors: all mean "not here"
         urls = list(getattr(cls, "mirrors", None) or [getattr(cls, "url", "")])
         if isinstance(e, PermissionError):  # e.g. a read-only copy that holds only the archives
@@ -308,6 +322,26 @@ def _load_torchvision(
     x = torch.as_tensor(np.asarray(ds.data))
     x = x.permute(0, 3, 1, 2) if spec.channels_last else x.unsqueeze(1)
     return x.to(torch.uint8).contiguous(), torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+
+
+def _staged_archives(spec: _Builtin, cls: Any, base: Path) -> Path:
+    """Where torchvision may unpack or download: ``base`` if it is aezoo's own folder or holds no
+    archives (a user asking to download there); otherwise a copy of the archives in aezoo's cache."""
+    own = _cache_root()[0]
+    folder = base / spec.folder
+    archives = [p for p in folder.glob("*") if p.is_file()] if folder.is_dir() else []
+    tar = base / str(getattr(cls, "filename", ""))
+    if getattr(cls, "filename", None) and tar.is_file():
+        archives.append(tar)
+    if base.resolve() == own.resolve() or not archives:
+        return base
+    for src in archives:
+        dst = own / src.relative_to(base)
+        if not dst.is_file() or dst.stat().st_size != src.stat().st_size:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(dst) as f, open(src, "rb") as g:
+                shutil.copyfileobj(g, f)
+    return own
 
 
 def _one_line(e: BaseException, limit: int = 300) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,10 +32,13 @@ def shared_data_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep caches out of the user's home and the network out of reach."""
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep caches out of the user's home (session-wide, so wider-scoped fixtures see it too)."""
     cache = tmp_path_factory.getbasetemp() / "cache"
-    monkeypatch.setenv("AEZOO_CACHE", str(cache / "aezoo"))
-    monkeypatch.setenv("HF_HOME", str(cache / "hf"))
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AEZOO_CACHE", str(cache / "aezoo"))
+        mp.setenv("HF_HOME", str(cache / "hf"))
+        mp.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+        mp.delenv("AEZOO_DATA", raising=False)
+        yield

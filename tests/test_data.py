@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import urllib.error
 import urllib.request
@@ -82,7 +83,7 @@ def test_second_load_comes_from_the_cache(
     import torchvision.datasets
 
     for name, split in FIGURES:
-        assert (shared_data_copy / CACHE_DIRNAME / f"{name}-{split}.safetensors").is_file()
+        assert (_own_cache() / f"{name}-{split}.safetensors").is_file()
 
     def no_torchvision(*args: object, **kwargs: object) -> None:
         raise AssertionError("torchvision was used although the cache is there")
@@ -98,7 +99,7 @@ def test_second_load_comes_from_the_cache(
 def test_damaged_cache_is_detected_and_rebuilt(
     shared_data_copy: Path, builtin: dict[tuple[str, str], DeviceDataset], damage: str
 ) -> None:
-    cache = shared_data_copy / CACHE_DIRNAME / "mnist-test.safetensors"
+    cache = _own_cache() / "mnist-test.safetensors"
     data = bytearray(cache.read_bytes())
     if damage == "truncate":
         data = data[: len(data) // 2]
@@ -113,15 +114,20 @@ def test_damaged_cache_is_detected_and_rebuilt(
         load_dataset("mnist", "test", root=shared_data_copy)  # rebuilt: no warning
 
 
-def test_gz_archives_alone_load_offline(tmp_path: Path, network_calls: _NetworkCalls) -> None:
+def test_gz_archives_alone_load_offline(
+    tmp_path: Path, network_calls: _NetworkCalls, monkeypatch: pytest.MonkeyPatch
+) -> None:
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for gz in (SHARED_DATA / "MNIST" / "raw").glob("*.gz"):
         shutil.copyfile(gz, raw / gz.name)
+    monkeypatch.setenv("AEZOO_CACHE", str(tmp_path / "own"))  # no tensor cache yet: torchvision's path
     ds = load_dataset("mnist", "test", root=tmp_path, download=True)
     assert len(ds) == 10000 and ds.y[:3].tolist() == [7, 2, 1]
     assert network_calls == []
-    assert (raw / "t10k-images-idx3-ubyte").is_file()
+    # torchvision unpacked a copy of the archives in aezoo's cache, not beside the originals
+    assert (tmp_path / "own" / "data" / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
+    assert not (raw / "t10k-images-idx3-ubyte").exists()
 
 
 def test_cifar10_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,12 +168,13 @@ def test_missing_dataset_says_where_and_how(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, network_calls: _NetworkCalls, download: bool
 ) -> None:
     monkeypatch.setenv("AEZOO_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("AEZOO_CACHE", str(tmp_path / "own"))  # nothing cached either
     with pytest.raises(DataError) as info:
         load_dataset("mnist", "test", download=download)
     msg = str(info.value)
     assert "AEZOO_DATA" in msg and "--data-dir" in msg
     assert str(tmp_path / "empty" / "MNIST" / "raw") in msg
-    assert str(tmp_path / "empty" / CACHE_DIRNAME / "mnist-test.safetensors") in msg
+    assert str(_own_cache() / "mnist-test.safetensors") in msg
     if download:
         assert network_calls and "download from" in msg and "network disabled" in msg
     else:
@@ -356,3 +363,30 @@ def test_split_is_deterministic_and_disjoint() -> None:
     assert train.preprocessing is ds.preprocessing
     with pytest.raises(DataError, match="between 0 and 1"):
         ds.split(1.0, seed=0)
+
+
+def _own_cache() -> Path:
+    """aezoo's own dataset cache (the tests point AEZOO_CACHE at a temporary folder)."""
+    return Path(os.environ["AEZOO_CACHE"]) / "data" / CACHE_DIRNAME
+
+
+def test_a_data_root_holding_archives_is_never_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, network_calls: _NetworkCalls
+) -> None:
+    """AEZOO_DATA may point at a shared read-only copy (and root ignores file modes)."""
+    src = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "MNIST" / "raw"
+    if not src.is_dir():
+        pytest.skip("offline MNIST copy not found")
+    shared = tmp_path / "shared"
+    (shared / "MNIST" / "raw").mkdir(parents=True)
+    for gz in src.glob("*.gz"):
+        shutil.copy(gz, shared / "MNIST" / "raw" / gz.name)
+    own = tmp_path / "own-cache"
+    monkeypatch.setenv("AEZOO_CACHE", str(own))
+    monkeypatch.setenv("AEZOO_DATA", str(shared))
+    before = sorted(p.relative_to(shared) for p in shared.rglob("*"))
+    ds = load_dataset("mnist", "test")
+    assert len(ds) == 10000 and ds.y[:3].tolist() == [7, 2, 1]
+    assert sorted(p.relative_to(shared) for p in shared.rglob("*")) == before
+    assert (own / "data" / CACHE_DIRNAME / "mnist-test.safetensors").is_file()
+    assert not network_calls
