@@ -68,7 +68,14 @@ def cli() -> None:
     """
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
 def main() -> None:
+    import warnings
+
+    warnings.showwarning = _one_line_warning  # a broken plugin is one line, not a source dump
     cli(prog_name="aezoo")
 
 
