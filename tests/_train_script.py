@@ -50,7 +50,8 @@ def main() -> None:
                          device="cpu")
     Trainer(model, config, out_dir=args.out, callbacks=[killer], progress=False).fit(data(), resume=args.resume)
     rank = os.environ.get("RANK", "0")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(args.out, f"rank{rank}.safetensors"))
+    weights = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, os.path.join(args.out, f"rank{rank}.safetensors"))
 
 
 if __name__ == "__main__":

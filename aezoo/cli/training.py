@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -27,7 +28,8 @@ from ._common import data_options, device_option, parse_sets, set_option
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="auto: bf16 autocast on CUDA, fp32 elsewhere.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model's loss.")
-@click.option("--patience", type=int, default=None, help="Early stopping: epochs without a better val loss [default: off].")
+@click.option("--patience", type=int, default=None,
+              help="Early stopping: epochs without a better val loss [default: off].")
 @click.option("--val-fraction", type=float, default=None, help="Part of train held out for validation [default: 0.1].")
 @click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm to this [default: off].")
 @click.option("--checkpoint-every", type=int, default=None, help="Also checkpoint every N steps [default: epoch ends].")
@@ -51,8 +53,7 @@ def train_cmd(ctx: click.Context, arch: str, dataset: str, data_dir: str | None,
     from ..data import load_dataset
     from ..errors import ConfigError
     from ..training import TrainConfig, Trainer
-    from ..training.distributed import resolve_device
-    from ..training.trainer import _local_rank
+    from ..training.distributed import local_rank, resolve_device
 
     overrides = {k: v for k, v in options.items() if v is not None}
     config = TrainConfig().replace(epochs=epochs, seed=seed, device=device, precision=precision,
@@ -63,7 +64,7 @@ def train_cmd(ctx: click.Context, arch: str, dataset: str, data_dir: str | None,
         raise ConfigError(e.format_message()) from None
     torch.manual_seed(seed)  # the initial weights
     model = create(arch, **model_overrides)
-    data = load_dataset(dataset, "train", root=data_dir, device=resolve_device(device, _local_rank()))
+    data = load_dataset(dataset, "train", root=data_dir, device=resolve_device(device, local_rank()))
     if limit is not None:
         if limit < 1:
             raise ConfigError(f"--limit must be >= 1, got {limit!r}")
@@ -72,7 +73,8 @@ def train_cmd(ctx: click.Context, arch: str, dataset: str, data_dir: str | None,
     trainer = Trainer(model, config, out_dir=out, progress=None if not quiet else False, recipe=command)
     history = trainer.fit(data, resume=resume)
     if trainer.env.is_main:
-        click.echo(f"wrote {out} (model.safetensors, config.json, history.json, loss_curve.png, checkpoint)")
+        written = sorted(p.name for p in Path(out).iterdir() if not p.name.startswith("."))
+        click.echo(f"wrote {out} ({', '.join(written)})")
         train_loss, val_loss = history.last("train"), history.last("val")
         if val_loss is not None:
             click.echo(f"final val loss: {val_loss:.6g} (train {train_loss:.6g}, {len(history.epoch)} epochs)")

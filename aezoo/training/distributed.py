@@ -17,6 +17,10 @@ autoencoders (one flat all-reduce per optimizer step).
 All ranks draw the same shuffled index from the same seed; rank ``r`` takes the ``r``-th slice
 of every global batch (``batch_size * world_size`` samples), so a run on ``W`` processes with
 batch ``B`` sees the same global batches as a single process with batch ``W * B``.
+
+The same command runs on one process, several GPUs or several nodes (``torchrun --nnodes``):
+only rank 0 writes files and shows progress. Resuming on several nodes needs ``--out`` on a
+filesystem every node can read.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from torch import Tensor
 from ..data import DeviceDataset
 from ..errors import ConfigError
 
-__all__ = ["DistEnv", "resolve_device", "setup"]
+__all__ = ["DistEnv", "local_rank", "num_batches", "resolve_device", "setup", "shard_batches"]
 
 
 @dataclasses.dataclass
@@ -134,16 +138,20 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return device
 
 
+def local_rank() -> int:
+    """This process's rank on its node (``LOCAL_RANK`` from torchrun; 0 otherwise)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
 def setup(device: str) -> DistEnv:
     """Read ``torchrun``'s environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``) and join the group.
 
     One process (no ``WORLD_SIZE``, or 1) needs nothing; several use nccl on CUDA, gloo elsewhere.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = resolve_device(device, local_rank)
-    env = DistEnv(rank=rank, world_size=world, local_rank=local_rank, device=dev)
+    rank, local = int(os.environ.get("RANK", "0")), local_rank()
+    dev = resolve_device(device, local)
+    env = DistEnv(rank=rank, world_size=world, local_rank=local, device=dev)
     if world > 1:
         if dev.type == "cuda":
             torch.cuda.set_device(dev)

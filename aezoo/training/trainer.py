@@ -115,6 +115,7 @@ class Trainer:
         weights, bit for bit, as a run that was never interrupted.
         """
         self.env = distributed.setup(self.config.device)
+        self.should_stop = False
         try:
             return self._fit(train, val, resume)
         finally:
@@ -215,7 +216,9 @@ class Trainer:
         return self._mean_terms(sums, len(val))
 
     # ------------------------------------------------------------------ pieces of the loop
-    def _prepare_data(self, train: DeviceDataset, val: DeviceDataset | None) -> tuple[DeviceDataset, DeviceDataset | None]:
+    def _prepare_data(
+        self, train: DeviceDataset, val: DeviceDataset | None
+    ) -> tuple[DeviceDataset, DeviceDataset | None]:
         device = self.env.device
         if len(train) == 0:
             raise TrainingError(f"the training data {train.name!r} is empty")
@@ -269,7 +272,8 @@ class Trainer:
         if not sums:
             return {}
         keys = sorted(sums)
-        packed = torch.cat([torch.stack([sums[k] for k in keys]), torch.tensor([float(count)], device=sums[keys[0]].device)])
+        device = sums[keys[0]].device
+        packed = torch.cat([torch.stack([sums[k] for k in keys]), torch.tensor([float(count)], device=device)])
         packed = self.env.all_reduce_sum(packed).tolist()
         return {k: v / max(packed[-1], 1.0) for k, v in zip(keys, packed[:-1])}
 
@@ -330,7 +334,8 @@ class Trainer:
         meta = {
             **self._identity(),
             "epoch": state.epoch, "step": state.step, "global_step": state.global_step,
-            "count": state.count, "best": state.best, "bad_epochs": state.bad_epochs,
+            "count": state.count, "bad_epochs": state.bad_epochs,
+            "best": state.best if math.isfinite(state.best) else None,  # strict JSON has no Infinity
             "history": self.history.to_dict(),
             "model": pack(self.model.state_dict(), "model", tensors),
             "optimizers": {n: pack(o.state_dict(), f"optim.{n}", tensors) for n, o in self._optimizers.items()},
@@ -368,9 +373,9 @@ class Trainer:
         generator.set_state(tensors["rng.data"])
         self.history = History.from_dict(meta["history"])
         sums = {k: v.to(self.env.device) for k, v in unpack(meta["sums"], tensors).items()}
+        best = math.inf if meta["best"] is None else meta["best"]
         return _RunState(epoch=meta["epoch"], step=meta["step"], global_step=meta["global_step"], sums=sums,
-                         count=meta["count"], best=meta["best"], bad_epochs=meta["bad_epochs"],
-                         epoch_rng=tensors["rng.data"])
+                         count=meta["count"], best=best, bad_epochs=meta["bad_epochs"], epoch_rng=tensors["rng.data"])
 
     def _check_compatible(self, meta: Mapping[str, Any]) -> None:
         now, then = self._identity(), meta
@@ -482,12 +487,6 @@ def train(
     if isinstance(data, str):
         from ..data import load_dataset
 
-        data = load_dataset(data, "train", device=distributed.resolve_device(cfg.device, _local_rank()))
+        data = load_dataset(data, "train", device=distributed.resolve_device(cfg.device, distributed.local_rank()))
     Trainer(model, cfg, out_dir=out_dir, callbacks=callbacks, progress=progress).fit(data, val, resume=resume)
     return model
-
-
-def _local_rank() -> int:
-    import os
-
-    return int(os.environ.get("LOCAL_RANK", "0"))
