@@ -1,0 +1,117 @@
+"""The contractive autoencoder: reconstruction + lambda * ||J_f(x)||_F^2 (Rifai et al., ICML 2011).
+
+The penalty is the squared Frobenius norm of the encoder's Jacobian at each input. For one
+sigmoid layer h = sigmoid(W x + b), dh_j/dx_i = h_j (1 - h_j) W_ji, so the norm has the closed
+form sum_j (h_j (1 - h_j))^2 sum_i W_ji^2: no autograd through the Jacobian, one matrix product.
+
+Written against aezoo's public API only (aezoo.Autoencoder, aezoo.AEConfig, aezoo.Pretrained,
+aezoo.ConfigError), as every plugin should be.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import aezoo
+
+__all__ = ["ContractiveAE", "ContractiveConfig", "contraction_penalty"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ContractiveConfig(aezoo.AEConfig):
+    latent_dim: int = 64  # sigmoid code units
+    contraction: float = 0.01  # lambda: weight of ||J_f(x)||_F^2 (per sample) against the per-element MSE
+    tied: bool = False  # decode with the encoder's weights transposed (Rifai et al. tie them)
+    output_activation: str = "sigmoid"  # sigmoid (inputs in [0, 1]) or linear
+
+    def validate(self) -> None:
+        if self.latent_dim <= 0:
+            raise aezoo.ConfigError(f"latent_dim must be positive, got {self.latent_dim!r}")
+        if self.contraction < 0:
+            raise aezoo.ConfigError(f"contraction must be >= 0, got {self.contraction!r}")
+        if self.output_activation not in ("sigmoid", "linear"):
+            raise aezoo.ConfigError(
+                f"output_activation must be 'sigmoid' or 'linear', got {self.output_activation!r}"
+            )
+
+
+def contraction_penalty(code: Tensor, weight: Tensor) -> Tensor:
+    """||J_f(x)||_F^2 per sample for ``code = sigmoid(x @ weight.T + b)``; shape ``(N,)``.
+
+    >>> w = torch.randn(3, 5); h = torch.sigmoid(torch.randn(2, 3))
+    >>> contraction_penalty(h, w).shape
+    torch.Size([2])
+    """
+    return (code * (1 - code)).pow(2) @ weight.pow(2).sum(dim=1)
+
+
+# Where the published weights are meant to live. NOT YET ON huggingface.co: the revision is a
+# placeholder (all zeros) until the repo is published; sha256 and metrics come from
+# scripts/make_pretrained.py (see the README), which also prints the entry to paste here.
+CONTRACTIVE_MNIST = aezoo.Pretrained(
+    name="contractive-mnist",
+    architecture="contractive",
+    repo_id="aezoo-contrib/contractive-mnist",
+    revision="0" * 40,
+    sha256="0" * 64,
+    config={"input_shape": [1, 28, 28], "latent_dim": 64, "contraction": 0.01, "tied": False,
+            "output_activation": "sigmoid"},
+    dataset="mnist",
+    metrics={},
+    description="contractive AE, 64 sigmoid units, lambda=0.01, 5 epochs on MNIST (weights not published yet)",
+)
+
+
+class ContractiveAE(aezoo.Autoencoder):
+    """Contractive autoencoder (Rifai et al., ICML 2011): MSE + lambda ||J_f(x)||_F^2, sigmoid encoder.
+
+    >>> import aezoo
+    >>> model = aezoo.create("contractive", latent_dim=8)
+    >>> sorted(model.loss(torch.rand(4, 1, 28, 28)))
+    ['contraction', 'loss', 'reconstruction']
+    """
+
+    architecture = "contractive"
+    config_class = ContractiveConfig
+    api_version = 1  # the aezoo plugin API this class is written for
+    pretrained = (CONTRACTIVE_MNIST,)
+    config: ContractiveConfig
+
+    def __init__(self, config: ContractiveConfig) -> None:
+        super().__init__(config)
+        n = math.prod(config.input_shape)
+        self.encoder = nn.Linear(n, config.latent_dim)
+        if config.tied:
+            self.decoder_bias = nn.Parameter(torch.zeros(n))
+        else:
+            self.decoder = nn.Linear(config.latent_dim, n)
+
+    def _encode(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(self.encoder(x.flatten(1)))
+
+    def _decode(self, z: Tensor) -> Tensor:
+        if self.config.tied:
+            y = F.linear(z, self.encoder.weight.t(), self.decoder_bias)
+        else:
+            y = self.decoder(z)
+        if self.config.output_activation == "sigmoid":
+            y = torch.sigmoid(y)
+        return y.view(-1, *self.input_shape)
+
+    def _loss(self, x: Tensor) -> dict[str, Tensor]:
+        code = self._encode(x)
+        recon = self._decode(code)
+        reconstruction = F.mse_loss(recon.float(), x.float())
+        contraction = contraction_penalty(code, self.encoder.weight).mean()
+        total = reconstruction + self.config.contraction * contraction
+        return {"loss": total, "reconstruction": reconstruction, "contraction": contraction}
+
+    def evaluation_metrics(self, x: Tensor, **options: object) -> dict[str, Tensor]:
+        """Adds ``jacobian_frobenius``: ||J_f(x)||_F per sample (lower = more contractive)."""
+        self.check_input(x)
+        return {"jacobian_frobenius": contraction_penalty(self._encode(x), self.encoder.weight).sqrt()}
