@@ -190,7 +190,7 @@ class Trainer:
             state.global_step += 1
             seen += len(x)
             bar.update()
-            if state.step % cfg.log_every == 0:  # the only host sync inside an epoch
+            if not bar.disable and state.step % cfg.log_every == 0:  # the only host sync inside an epoch
                 rate = seen * env.world_size / (time.perf_counter() - t0)
                 bar.set_postfix(loss=f"{float(terms['loss']):.4g}", samples_s=f"{rate:,.0f}")
             if cfg.checkpoint_every and state.global_step % cfg.checkpoint_every == 0 and state.step < steps_per_epoch:
