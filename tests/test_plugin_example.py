@@ -1,0 +1,106 @@
+"""Third-party plugins end to end: the example plugin registers, and a plugin for another API is skipped."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import aezoo
+from aezoo import registry
+from aezoo.cli.main import cli
+from aezoo.scaffold import write_dist_info
+from aezoo.testing.conformance import check_architecture
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "plugins" / "aezoo-contractive"
+
+
+@pytest.fixture
+def fresh_registry() -> Iterator[None]:
+    """Rediscover plugins for this test, and forget the ones it added afterwards."""
+    modules = set(sys.modules)
+    registry.reset()
+    yield
+    registry.reset()
+    for name in set(sys.modules) - modules:
+        if name.startswith("aezoo_"):
+            del sys.modules[name]
+
+
+def test_example_plugin_joins_the_zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None) -> None:
+    write_dist_info(tmp_path, "aezoo-contractive", "0.1.0", {"contractive": "aezoo_contractive.model:ContractiveAE"})
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry.reset()
+    assert "contractive" in aezoo.list_models()
+    assert "contractive-mnist" in aezoo.list_models(pretrained=True)
+    runner = CliRunner()
+    listing = runner.invoke(cli, ["list"])
+    assert listing.exit_code == 0
+    assert any(line.startswith("contractive ") and line.endswith("[aezoo-contractive 0.1.0]")
+               for line in listing.output.splitlines()), listing.output
+    plugins = runner.invoke(cli, ["plugins"])
+    assert re.search(r"^contractive +aezoo-contractive 0\.1\.0  loaded", plugins.output, re.M), plugins.output
+    check_architecture("contractive", config_overrides={"input_shape": (1, 8, 8), "latent_dim": 8})
+
+
+_FUTURE = '''
+import dataclasses, math
+from torch import nn
+import aezoo
+
+@dataclasses.dataclass(frozen=True)
+class FutureConfig(aezoo.AEConfig):
+    latent_dim: int = 2  # code size
+
+class FutureAE(aezoo.Autoencoder):
+    """Written for a plugin API this aezoo does not implement."""
+    architecture = "future"
+    config_class = FutureConfig
+    api_version = 99
+'''
+
+
+def test_plugin_for_another_api_version_is_skipped_and_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None,
+) -> None:
+    (tmp_path / "aezoo_future.py").write_text(_FUTURE)
+    write_dist_info(tmp_path, "aezoo-future", "0.1", {"future": "aezoo_future:FutureAE"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry.reset()
+    with pytest.warns(aezoo.PluginWarning, match=r"'future' from aezoo-future 0.1 was not loaded \(incompatible\)"):
+        names = aezoo.list_models()
+    assert "future" not in names and "linear" in names
+
+    rec = next(r for r in aezoo.plugins() if r.name == "future")
+    assert rec.status == "incompatible"
+    want = f"written for aezoo plugin API 99, but this aezoo supports API {aezoo.PLUGIN_API_VERSION}"
+    assert want in rec.error
+    runner = CliRunner()
+    plugins = runner.invoke(cli, ["plugins"])
+    assert plugins.exit_code == 0
+    assert re.search(rf"^future +aezoo-future 0\.1  incompatible: {re.escape(want)}", plugins.output, re.M)
+    assert "linear" in plugins.output and "loaded" in plugins.output
+
+    # Everything else keeps working.
+    listing = runner.invoke(cli, ["list"])
+    assert listing.exit_code == 0 and "linear" in listing.output and "future" not in listing.output
+    with pytest.raises(aezoo.PluginError, match="incompatible"):
+        aezoo.create("future")
+    assert aezoo.create("linear", input_shape=(1, 8, 8)).latent_dim == 2
+
+
+def test_autoload_can_be_disabled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None) -> None:
+    (tmp_path / "aezoo_future.py").write_text(_FUTURE)
+    write_dist_info(tmp_path, "aezoo-future", "0.1", {"future": "aezoo_future:FutureAE"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("AEZOO_DISABLE_PLUGIN_AUTOLOAD", "1")
+    registry.reset()
+    assert "future" not in aezoo.list_models()  # no warning: it is not even imported
+    assert "aezoo_future" not in sys.modules
+    rec = next(r for r in aezoo.plugins() if r.name == "future")
+    assert rec.status == "disabled" and "AEZOO_DISABLE_PLUGIN_AUTOLOAD" in rec.error
