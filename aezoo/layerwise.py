@@ -34,14 +34,14 @@ from torch import Tensor, nn
 
 from .config import config_to_dict, dumps_json
 from .data import DeviceDataset
-from .errors import ConfigError, TrainingError
+from .errors import ConfigError, DataError, TrainingError
 from .models.layers import ACTIVATIONS, activation, check_choice, check_dims
 
 if TYPE_CHECKING:
     from .models.base import Autoencoder
     from .training import TrainConfig
 
-__all__ = ["LayerwiseConfig", "LayerwisePretrainer", "LayerwiseReport", "pretrain", "unroll"]
+__all__ = ["LayerwiseConfig", "LayerwisePretrainer", "LayerwiseReport", "load_report", "pretrain", "save", "unroll"]
 
 KINDS = ("plain", "denoising", "sparse", "tied")
 INITS = ("decoder", "transpose")
@@ -319,7 +319,7 @@ class LayerwisePretrainer:
         last = i == cfg.num_layers - 1
         hidden = cfg.code_activation if last else cfg.activation
         output = cfg.output_activation if i == 0 else cfg.activation
-        in_unit = len(x) and bool(((x >= 0) & (x <= 1)).all())
+        in_unit = bool(((x >= 0) & (x <= 1)).all())  # one sync per stage
         loss = "bce" if output == "sigmoid" and in_unit else "mse"
         torch.manual_seed(cfg.seed + i)
         return _STAGES[kind](cfg.dims[i], cfg.dims[i + 1], hidden, output, loss, cfg).to(self.device)
@@ -565,6 +565,8 @@ def _flat_input(data: DeviceDataset, dims: Sequence[int], device: torch.device) 
             f"(shape {data.shape!r}); start dims with the flattened input size, e.g. "
             f"--dims {','.join(map(str, (n, *dims[1:])))}"
         )
+    if len(data) == 0:
+        raise DataError(f"{data.name or 'the training data'!r} is empty; nothing to pretrain on")
     return data.x.to(device).flatten(1).float()
 
 
@@ -585,26 +587,15 @@ def _encode_dataset(stage: _Stage, x: Tensor, chunk: int, autocast: Any) -> tupl
     return codes, {"mse": total / (n * d), "sse_per_sample": total / n}
 
 
-@torch.no_grad()
 def _model_errors(model: Autoencoder, train: DeviceDataset, val: DeviceDataset | None, chunk: int) -> dict[str, Any]:
-    out = {"train": _errors(model, train, chunk)}
-    if val is not None:
-        out["val"] = _errors(model, val, chunk)
-    return out
+    """``mse`` and ``sse_per_image`` of ``model`` on train (and val), through :func:`aezoo.evaluate`."""
+    from .evaluation import evaluate
 
-
-@torch.no_grad()
-def _errors(model: Autoencoder, data: DeviceDataset, chunk: int) -> dict[str, float]:
-    was = model.training
-    model.eval()
-    device = model.device
-    sse = torch.zeros((), device=device, dtype=torch.float64)
-    for s in range(0, len(data), chunk):
-        xb = data.x[s : s + chunk].to(device)
-        sse += (model._decode(model._encode(xb)) - xb).pow(2).sum(dtype=torch.float64)
-    model.train(was)
-    n, d = max(1, len(data)), math.prod(data.shape)
-    return {"mse": float(sse) / (n * d), "sse_per_sample": float(sse) / n}
+    splits = {"train": train} if val is None else {"train": train, "val": val}
+    return {
+        name: {k: float(v) for k, v in evaluate(model, data, batch_size=chunk).items() if k in ("mse", "sse_per_image")}
+        for name, data in splits.items()
+    }
 
 
 def _plain(v: Any) -> Any:

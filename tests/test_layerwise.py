@@ -27,17 +27,17 @@ def mnist(shared_data_copy: Path) -> tuple[aezoo.DeviceDataset, aezoo.DeviceData
 
 @pytest.fixture(scope="module")
 def run(mnist, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One plain run, step by step: the stages, the unrolled model, then fine-tuning."""
+    """One plain run; the engine keeps its stages, so the unrolled model can be rebuilt afterwards."""
     train, test = mnist
     cfg = LayerwiseConfig(
         dims=DIMS, layer_epochs=5, layer_lr=1e-2, batch_size=32, finetune_epochs=3, finetune_lr=3e-3, device="cpu"
     )
     engine = LayerwisePretrainer(cfg, progress=False)
-    engine.pretrain_stages(train)
-    unrolled = engine.unroll(train.shape)
-    before = evaluate(unrolled, test)["mse"]
     out = tmp_path_factory.mktemp("run") / "deep"
     model, report = engine.fit(train, out_dir=out)
+    unrolled = engine.unroll(train.shape)  # rebuilt from the kept stages: the model before fine-tuning
+    unrolled.preprocessing = train.preprocessing
+    before = evaluate(unrolled, test)["mse"]
     return {"engine": engine, "unrolled": unrolled, "before": before, "model": model, "report": report,
             "out": out, "test": test}
 

@@ -80,4 +80,4 @@ def pretrain_cmd(
             f"reconstruction mse {err:.4f}, {s['wall_s']:.1f}s, {s['samples_per_s'] or 0:,.0f} samples/s"
         )
     final = report.finetune.get("errors", report.unrolled)["train"]
-    click.echo(f"saved to {out} (train sse/image {final['sse_per_sample']:.2f}, {report.wall_s:.1f}s)")
+    click.echo(f"saved to {out} (train sse/image {final['sse_per_image']:.2f}, {report.wall_s:.1f}s)")
