@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import config_to_dict, dumps_json
+from .config import config_from_dict, config_to_dict, dumps_json
 from .data import DeviceDataset
 from .errors import ConfigError, DataError, TrainingError
 from .models.layers import ACTIVATIONS, activation, check_choice, check_dims
@@ -129,6 +129,11 @@ class LayerwiseConfig:
         ft = self.finetune
         data["finetune"] = config_to_dict(ft) if dataclasses.is_dataclass(ft) else (dict(ft) if ft else None)
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LayerwiseConfig:
+        """Inverse of :meth:`to_dict` (a saved ``finetune`` comes back as a mapping); unknown keys are an error."""
+        return config_from_dict(cls, data)
 
 
 # --------------------------------------------------------------------------- stage models

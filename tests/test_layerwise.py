@@ -84,7 +84,7 @@ def test_report_is_saved_and_reloaded_with_the_model(run) -> None:
     saved = json.loads((out / "config.json").read_text())
     assert saved["layerwise"] == layerwise.load_report(out)
     assert saved["layerwise"]["stages"][0]["history"] == run["report"].stages[0]["history"]
-    assert saved["layerwise"]["config"]["dims"] == list(DIMS)
+    assert LayerwiseConfig.from_dict(saved["layerwise"]["config"]) == run["engine"].config
     assert saved["training"]["pretraining"] == "layerwise"  # the Trainer's recipe survives
     assert (out / "history.json").is_file()
 
