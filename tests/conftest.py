@@ -12,7 +12,9 @@ import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Test models are tiny, and tests start subprocesses (DDP ranks, CLI runs): one intra-op thread
+# each avoids OpenMP oversubscription, which slows small kernels down by orders of magnitude.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -30,15 +30,6 @@ SMALL: dict[str, dict] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These models are tiny: one thread avoids oversubscription on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make(name: str, **overrides) -> aezoo.Autoencoder:
     torch.manual_seed(0)
     return aezoo.create(name, **{**SMALL.get(name, {}), **overrides})
