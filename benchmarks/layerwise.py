@@ -129,12 +129,14 @@ def _matmul_rates(device: torch.device) -> dict[str, float]:
         for _ in range(3):
             a @ b
         _sync(device)
-        reps = 20 if device.type == "cuda" else 3
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            a @ b
-        _sync(device)
-        rates[name] = 2 * n**3 * reps / (time.perf_counter() - t0)
+        reps, best = (20 if device.type == "cuda" else 3), 0.0
+        for _ in range(5):  # the best of five: the rate the hardware reaches, not a noisy neighbour's share
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                a @ b
+            _sync(device)
+            best = max(best, 2 * n**3 * reps / (time.perf_counter() - t0))
+        rates[name] = best
     return rates
 
 
