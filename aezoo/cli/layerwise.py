@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import data_options, device_option
+from ._common import data_options, device_option, parse_sets
 
 
 def _ints(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -40,6 +40,8 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str | tupl
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate of the stages.")
 @click.option("--finetune-lr", type=float, default=1e-3, show_default=True, help="Learning rate of fine-tuning.")
+@click.option("--finetune-set", "finetune_sets", multiple=True, metavar="KEY=VALUE",
+              help="Any other training setting of the fine-tuning (repeatable), e.g. --finetune-set schedule=cosine.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True,
@@ -51,7 +53,7 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str | tupl
 def pretrain_cmd(
     dims: tuple[int, ...], dataset: str, data_dir: str | None, layer_epochs: int, finetune_epochs: int,
     kind: str | tuple[str, ...], noise: float, sparsity: float, activation: str, code_activation: str, init: str,
-    batch_size: int, lr: float, finetune_lr: float, seed: int, device: str, precision: str, compile_: bool,
+    batch_size: int, lr: float, finetune_lr: float, finetune_sets: tuple[str, ...], seed: int, device: str, precision: str, compile_: bool,
     limit: int | None, out: str, quiet: bool,
 ) -> None:
     """Pretrain a deep autoencoder layer by layer, unroll it, fine-tune it, save it to --out.
@@ -67,6 +69,7 @@ def pretrain_cmd(
         dims=dims, kind=kind, noise=noise, sparsity=sparsity, activation=activation, code_activation=code_activation,
         layer_epochs=layer_epochs, layer_lr=lr, batch_size=batch_size, finetune_epochs=finetune_epochs,
         finetune_lr=finetune_lr, init=init, seed=seed, device=device, precision=precision, compile=compile_,
+        finetune=parse_sets(finetune_sets) or None,
     )
     engine = LayerwisePretrainer(config, progress=not quiet)
     train = load_dataset(dataset, "train", root=data_dir, device=engine.device)
