@@ -93,7 +93,7 @@ def _body(config: Mapping[str, Any], *, repo_id: str, arch: str, dataset: str, m
     lines += ["## Training", ""]
     rows = [("recipe", training.get("command") or training.get("recipe")), ("seed", training.get("seed")),
             ("epochs", training.get("epochs")), ("training time",
-                                                 _seconds(training.get("time_s") or training.get("seconds"))),
+                                                 _seconds(training.get("wall_time_s") or training.get("time_s"))),
             ("hardware", training.get("hardware") or training.get("device"))]
     rows = [(k, v) for k, v in rows if v not in (None, "")]
     if rows:

@@ -278,9 +278,10 @@ class LayerwisePretrainer:
     [[784, 32], [32, 8]]
     """
 
-    def __init__(self, config: LayerwiseConfig, *, progress: bool = True) -> None:
+    def __init__(self, config: LayerwiseConfig, *, progress: bool = True, recipe: Mapping[str, Any] | None = None) -> None:
         self.config = config
         self.progress = progress
+        self.recipe = dict(recipe or {})  # extra keys for config.json's "training" (e.g. the command)
         self.device = _resolve_device(config.device)
         bf16 = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
         self.precision = "bf16" if bf16 else "fp32"
@@ -443,7 +444,7 @@ class LayerwisePretrainer:
         from .serialization import read_config
         from .training import Trainer
 
-        trainer = Trainer(model, tc, out_dir=out_dir, progress=self.progress, recipe={"pretraining": "layerwise"})
+        trainer = Trainer(model, tc, out_dir=out_dir, progress=self.progress, recipe={"pretraining": "layerwise", **self.recipe})
         self._sync()
         t0 = time.perf_counter()
         history = trainer.fit(train.to(self.device), val.to(self.device) if val is not None else None)

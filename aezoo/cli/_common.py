@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -55,3 +58,13 @@ def set_option(f: F) -> F:
         "--set", "sets", multiple=True, metavar="KEY=VALUE",
         help="Override a model config field (repeatable), e.g. --set latent_dim=8.",
     )(f)
+
+
+def invocation(ctx: click.Context) -> str:
+    """The command line as typed (``aezoo train conv --epochs 5 ...``), recorded so a run can be repeated.
+
+    Falls back to the command's path (``aezoo train``) when not run from the console script.
+    """
+    if Path(sys.argv[0]).name in ("aezoo", "__main__.py"):
+        return shlex.join(["aezoo", *sys.argv[1:]])
+    return ctx.command_path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import data_options, device_option, parse_sets
+from ._common import data_options, device_option, invocation, parse_sets
 
 
 def _ints(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -71,7 +71,7 @@ def pretrain_cmd(
         finetune_lr=finetune_lr, init=init, seed=seed, device=device, precision=precision, compile=compile_,
         finetune=parse_sets(finetune_sets) or None,
     )
-    engine = LayerwisePretrainer(config, progress=not quiet)
+    engine = LayerwisePretrainer(config, progress=not quiet, recipe={"command": invocation(click.get_current_context())})
     train = load_dataset(dataset, "train", root=data_dir, device=engine.device)
     if limit is not None:
         train = train.subset(limit)

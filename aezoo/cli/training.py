@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._common import data_options, device_option, parse_sets, set_option
+from ._common import data_options, device_option, invocation, parse_sets, set_option
 
 @click.command("train")
 @click.argument("arch")
@@ -69,7 +69,7 @@ def train_cmd(ctx: click.Context, arch: str, dataset: str, data_dir: str | None,
         if limit < 1:
             raise ConfigError(f"--limit must be >= 1, got {limit!r}")
         data = data.subset(min(limit, len(data)))
-    command = {"command": "aezoo train", "arguments": _jsonable(ctx.params)}
+    command = {"command": invocation(ctx), "arguments": _jsonable(ctx.params)}
     trainer = Trainer(model, config, out_dir=out, progress=None if not quiet else False, recipe=command)
     history = trainer.fit(data, resume=resume)
     if trainer.env.is_main:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import platform
 import sys
 import time
@@ -455,6 +456,12 @@ def _accumulate(sums: dict[str, Tensor], terms: Mapping[str, Tensor], n: int) ->
 def _hardware_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
+    except OSError:
+        pass
     return platform.processor() or platform.machine() or device.type
 
 
