@@ -65,6 +65,7 @@ def invocation(ctx: click.Context) -> str:
 
     Falls back to the command's path (``aezoo train``) when not run from the console script.
     """
-    if Path(sys.argv[0]).name in ("aezoo", "__main__.py"):
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "aezoo" or (argv0.name == "__main__.py" and argv0.parent.name == "aezoo"):
         return shlex.join(["aezoo", *sys.argv[1:]])
     return ctx.command_path
