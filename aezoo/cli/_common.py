@@ -68,4 +68,4 @@ def invocation(ctx: click.Context) -> str:
     argv0 = Path(sys.argv[0])
     if argv0.name == "aezoo" or (argv0.name == "__main__.py" and argv0.parent.name == "aezoo"):
         return shlex.join(["aezoo", *sys.argv[1:]])
-    return ctx.command_path
+    return " ".join(["aezoo", *ctx.command_path.split()[1:]])
