@@ -100,6 +100,10 @@ def _body(config: Mapping[str, Any], *, repo_id: str, arch: str, dataset: str, m
         lines += [f"- {k}: `{v}`" for k, v in rows]
     else:
         lines.append("No training record was saved with this model.")
+    reproduce = config.get("reproduce")
+    if reproduce:
+        lines += ["", "Reproduce this directory (from a checkout of aezoo, with MNIST in `../shared/data`"
+                  " or let torchvision download it without `--data-dir`):", "", "```bash", *reproduce, "```"]
     lines.append("")
     lines += ["## Metrics", ""]
     if metrics:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ from torch import nn
 import aezoo
 from aezoo.data import load_dataset
 from aezoo.training import TrainConfig, Trainer
+from aezoo.training.trainer import hardware_name
 
 TARGET = 0.0168  # test MSE per pixel of PCA with 32 components (issue 3)
 
@@ -139,16 +138,6 @@ def run_aezoo(data_dir: Path, x_test: torch.Tensor, args: argparse.Namespace) ->
             "time_to_target_s": state["reached"], "final_test_mse": state["mse"]}
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, required=True)
@@ -170,7 +159,7 @@ def main() -> None:
         args.seed = seed
         runs["tutorial"].append(run_tutorial(args.data_dir, x_test, args))
         runs["aezoo"].append(run_aezoo(args.data_dir, x_test, args))
-    hw = torch.cuda.get_device_name() if args.device.startswith("cuda") else _cpu_name()
+    hw = hardware_name(torch.device(args.device))
     print(f"\nhardware: {hw}, {torch.get_num_threads()} threads, torch {torch.__version__}, seeds {args.seeds}")
     print("| recipe | data load (s) | samples/s | samples to MSE 0.0168 | time to MSE 0.0168 (s), median (per seed) |")
     print("|---|---:|---:|---:|---:|")

@@ -330,3 +330,15 @@ def test_linear_autoencoder_matches_pca() -> None:
     ae_error = model.loss(x)["reconstruction"].item()
     assert pca_error <= ae_error + 1e-6  # PCA is optimal
     assert ae_error <= 1.01 * pca_error
+
+
+def test_vae_dynamic_binarisation_is_part_of_the_model() -> None:
+    vae = aezoo.create("vae", latent_dim=4, hidden_dims=[32], binarize=True).eval()
+    x = torch.rand(16, 1, 28, 28)
+    draw = vae._binarized(x, torch.Generator().manual_seed(0))
+    assert set(draw.unique().tolist()) <= {0.0, 1.0}
+    first = vae.evaluation_metrics(x, nll_samples=4)
+    again = vae.evaluation_metrics(x, nll_samples=4)
+    assert torch.equal(first["nll"], again["nll"])  # the binary test set is fixed by the seed
+    plain = aezoo.create("vae", latent_dim=4, hidden_dims=[32]).eval()
+    assert torch.equal(plain._binarized(x), x)

@@ -19,6 +19,7 @@ COMMANDS = {
     "eval": "evaluation:eval_cmd",
     "reconstruct": "evaluation:reconstruct_cmd",
     "pretrain": "layerwise:pretrain_cmd",
+    "bundle": "bundle:bundle_cmd",
     "publish": "hub:publish_cmd",
     "pull": "hub:pull_cmd",
     "new-plugin": "scaffold:new_plugin_cmd",

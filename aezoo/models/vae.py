@@ -28,6 +28,7 @@ class VAEConfig(AEConfig):
     hidden_dims: tuple[int, ...] = (500,)  # encoder hidden layer sizes; the decoder mirrors them
     activation: str = "tanh"  # hidden layers: relu | elu | sigmoid | tanh | linear
     beta: float = 1.0  # weight of the KL term in the loss (1 = the ELBO; >1 is Higgins et al.'s beta-VAE)
+    binarize: bool = False  # dynamically binarise inputs, x ~ Bernoulli(pixel), in the loss and the metrics
 
     def validate(self) -> None:
         owner = type(self).__name__
@@ -114,8 +115,12 @@ class VAE(Autoencoder):
         rec = -self._log_px(self.decoder(z), x.flatten(1))
         return rec, self._kl(mean, logvar)
 
+    def _binarized(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """A fresh binary draw of ``x`` when ``binarize`` is set (Burda et al.'s dynamic binarisation)."""
+        return torch.bernoulli(x.clamp(0, 1), generator=generator) if self.config.binarize else x
+
     def _loss(self, x: Tensor) -> dict[str, Tensor]:
-        rec, kl = self._terms(x)
+        rec, kl = self._terms(self._binarized(x))
         rec, kl = rec.mean(), kl.mean()
         return {"reconstruction": rec, "kl": kl, "loss": rec + self.config.beta * kl}
 
@@ -180,6 +185,7 @@ class VAE(Autoencoder):
         Draws come from a generator seeded with ``seed`` (default 0), so results repeat.
         """
         generator = torch.Generator(device=x.device).manual_seed(int(options.get("seed", 0)))
+        x = self._binarized(x, generator)  # the same binary test set for every evaluation with this seed
         metrics = {"neg_elbo": -self.elbo(x, generator)}
         if nll_samples > 0:
             metrics["nll"] = -self.log_likelihood(x, nll_samples, generator=generator)

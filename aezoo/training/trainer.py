@@ -433,7 +433,7 @@ class Trainer:
             "final_val_loss": h.last("val"),
             "wall_time_s": round(sum(h.wall_s), 3),
             "device": str(self.env.device),
-            "hardware": _hardware_name(self.env.device),
+            "hardware": hardware_name(self.env.device),
             "world_size": self.env.world_size,
             "aezoo_version": __version__,
             "torch_version": torch.__version__,
@@ -453,7 +453,8 @@ def _accumulate(sums: dict[str, Tensor], terms: Mapping[str, Tensor], n: int) ->
                 sums[k] = v * n
 
 
-def _hardware_name(device: torch.device) -> str:
+def hardware_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU model with its core and thread counts, for training records."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     try:
