@@ -14,13 +14,15 @@ source has the pinned bytes raises :class:`~aezoo.errors.WeightsError` naming th
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Pretrained", "WEIGHTS_DIR_ENV", "bundled_dirs", "resolve"]
+__all__ = ["Pretrained", "WEIGHTS_DIR_ENV", "builtin_entries", "bundled_dirs", "resolve"]
 
 #: Extra directories holding bundled weights, ``<dir>/<name>/model.safetensors``.
 WEIGHTS_DIR_ENV = "AEZOO_WEIGHTS_DIR"
@@ -104,3 +106,22 @@ def resolve(entry: Pretrained, *, revision: str | None = None, token: str | None
         warnings.warn(f"ignored {path}: its sha256 is not the pinned one; loaded the pinned bytes from {folder}",
                       stacklevel=3)
     return folder, expected
+
+
+@functools.lru_cache(maxsize=1)
+def _manifest() -> dict[str, dict[str, Any]]:
+    path = Path(__file__).with_name("pretrained.json")
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def builtin_entries(architecture: str) -> tuple[Pretrained, ...]:
+    """aezoo's own pretrained entries for ``architecture``, from ``aezoo/pretrained.json``.
+
+    That manifest is written by ``weights/manifest.py`` from the bundles in ``weights/``; a built-in
+    model class declares ``pretrained = builtin_entries("conv")`` like a plugin declares its own.
+    """
+    return tuple(
+        Pretrained(name=name, **fields)
+        for name, fields in sorted(_manifest().items())
+        if fields["architecture"] == architecture
+    )

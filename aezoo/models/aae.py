@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..config import AEConfig
+from ..pretrained import builtin_entries
 from ..errors import ConfigError
 from .base import Autoencoder, MakeOptimizer, reconstruction_error
 from .layers import ACTIVATIONS, check_choice, check_dims, flat_size, mlp
@@ -62,6 +63,7 @@ class AAE(Autoencoder):
     """
 
     architecture = "aae"
+    pretrained = builtin_entries("aae")
     config_class = AAEConfig
     config: AAEConfig
 

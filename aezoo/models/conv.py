@@ -7,6 +7,7 @@ import dataclasses
 from torch import Tensor, nn
 
 from ..config import AEConfig
+from ..pretrained import builtin_entries
 from ..errors import ConfigError
 from .base import Autoencoder
 from .layers import ACTIVATION_MODULES, ACTIVATIONS, check_choice, check_dims
@@ -60,6 +61,7 @@ class ConvAE(Autoencoder):
     """
 
     architecture = "conv"
+    pretrained = builtin_entries("conv")
     config_class = ConvConfig
     config: ConvConfig
 

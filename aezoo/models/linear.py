@@ -8,6 +8,7 @@ import math
 from torch import Tensor, nn
 
 from ..config import AEConfig
+from ..pretrained import builtin_entries
 from .base import Autoencoder
 
 __all__ = ["LinearAE", "LinearConfig"]
@@ -23,6 +24,7 @@ class LinearAE(Autoencoder):
     """Linear encoder and decoder trained with MSE: spans the PCA subspace."""
 
     architecture = "linear"
+    pretrained = builtin_entries("linear")
     config_class = LinearConfig
     config: LinearConfig
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import AEConfig
+from ..pretrained import builtin_entries
 from ..errors import ConfigError
 from .base import Autoencoder, reconstruction_error
 from .layers import ACTIVATIONS, INITS, activation, check_choice, check_dims, flat_size, init_linear
@@ -201,6 +202,7 @@ class MLPAE(MLPAutoencoder):
     """
 
     architecture = "mlp"
+    pretrained = builtin_entries("mlp")
     config_class = MLPConfig
 
 
@@ -215,6 +217,7 @@ class StackedAE(MLPAutoencoder):
     """
 
     architecture = "stacked"
+    pretrained = builtin_entries("stacked")
     config_class = StackedConfig
 
 
@@ -230,6 +233,7 @@ class TiedAE(MLPAutoencoder):
     """
 
     architecture = "tied"
+    pretrained = builtin_entries("tied")
     config_class = TiedConfig
 
 
@@ -246,4 +250,5 @@ class DeepAE(MLPAutoencoder):
     """
 
     architecture = "deep"
+    pretrained = builtin_entries("deep")
     config_class = DeepConfig

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
+from ..pretrained import builtin_entries
 from .base import reconstruction_error
 from .layers import check_choice
 from .mlp import MLPAutoencoder, MLPConfig
@@ -67,6 +68,7 @@ class DenoisingAE(MLPAutoencoder):
     """
 
     architecture = "denoising"
+    pretrained = builtin_entries("denoising")
     config_class = DenoisingConfig
     config: DenoisingConfig
 
@@ -153,6 +155,7 @@ class SparseAE(MLPAutoencoder):
     """
 
     architecture = "sparse"
+    pretrained = builtin_entries("sparse")
     config_class = SparseConfig
     config: SparseConfig
 

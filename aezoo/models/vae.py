@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import AEConfig
+from ..pretrained import builtin_entries
 from ..errors import ConfigError
 from .base import AEOutput, Autoencoder
 from .layers import ACTIVATIONS, check_choice, check_dims, flat_size, mlp
@@ -64,6 +65,7 @@ class VAE(Autoencoder):
     """
 
     architecture = "vae"
+    pretrained = builtin_entries("vae")
     config_class = VAEConfig
     config: VAEConfig
 

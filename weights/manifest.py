@@ -1,0 +1,68 @@
+"""Refresh aezoo's pretrained entries (aezoo/pretrained.json) from the bundles in weights/.
+
+    python weights/manifest.py                         # after bash weights/build.sh ...
+    python weights/manifest.py --revision conv-mnist=<commit>   # after `aezoo publish conv-mnist`
+
+Each entry pins the sha256 of the bundle's model.safetensors, its config and its test metrics (from
+metrics.json, written by `aezoo bundle`). The revision is the Hub commit printed by `aezoo publish`;
+until a bundle is published it is "main", and the sha256 alone pins the bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from aezoo.serialization import sha256_file
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = ROOT / "aezoo" / "pretrained.json"
+ORG = "aezoo"
+
+DESCRIPTIONS = {
+    "linear-mnist": "linear AE, 2-d code: the PCA subspace, learned",
+    "mlp-mnist": "784-32-784, ReLU code, sigmoid output",
+    "stacked-mnist": "784-300-150-300-784, ELU, He init, L2 penalty",
+    "tied-mnist": "stacked with tied weights",
+    "denoising-mnist": "784-256-32 denoiser, 25 % masking noise",
+    "sparse-mnist": "784-256-64 with an L1 penalty on the code",
+    "vae-mnist": "VAE, 20-d latent, dynamically binarised MNIST",
+    "aae-mnist": "adversarial AE, 8-d code matched to a Gaussian prior",
+    "conv-mnist": "convolutional AE, 16-d code",
+    "conv-fashion-mnist": "convolutional AE, 16-d code, Fashion-MNIST",
+    "deep-mnist": "784-1000-500-250-30, layer-wise pretrained (Hinton & Salakhutdinov 2006)",
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--revision", action="append", default=[], metavar="NAME=COMMIT")
+    args = p.parse_args()
+    old = json.loads(MANIFEST.read_text()) if MANIFEST.is_file() else {}
+    revisions = dict(item.split("=", 1) for item in args.revision)
+    entries = {}
+    for bundle in sorted((ROOT / "weights").iterdir()):
+        if not (bundle / "model.safetensors").is_file():
+            continue
+        name = bundle.name
+        config = json.loads((bundle / "config.json").read_text())
+        sha = sha256_file(bundle / "model.safetensors")
+        previous = old.get(name, {})
+        revision = revisions.get(name) or (previous.get("revision") if previous.get("sha256") == sha else None)
+        entries[name] = {
+            "architecture": config["architecture"],
+            "config": config["config"],
+            "dataset": config.get("training", {}).get("dataset", "").split("/")[0],
+            "description": DESCRIPTIONS.get(name, ""),
+            "metrics": json.loads((bundle / "metrics.json").read_text()),
+            "repo_id": f"{ORG}/{name}",
+            "revision": revision or "main",
+            "sha256": sha,
+        }
+    MANIFEST.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    print(f"{MANIFEST.relative_to(ROOT)}: {len(entries)} entries ({', '.join(entries)})")
+
+
+if __name__ == "__main__":
+    main()
