@@ -91,6 +91,7 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of the stages")
     p.add_argument("--finetune-lr", type=float, default=1e-3)
+    p.add_argument("--finetune-schedule", default="cosine", help="learning-rate schedule of fine-tuning")
     p.add_argument("--noise", type=float, default=0.2, help="masked fraction for the denoising stages")
     p.add_argument("--runs", default="pca,plain,denoising,none", help="comma-separated: pca, plain, denoising, none")
     p.add_argument("--device", default="auto", help="cuda, cpu, mps or auto")
@@ -156,7 +157,7 @@ def _layerwise(args: argparse.Namespace, kind: str, train: DeviceDataset, test: 
     cfg = LayerwiseConfig(
         dims=DIMS, kind=kind, noise=args.noise, layer_epochs=args.layer_epochs, layer_lr=args.lr,
         batch_size=args.batch_size, finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr,
-        finetune={"val_fraction": 0.0}, seed=args.seed, device=str(device), precision=args.precision,
+        finetune={"val_fraction": 0.0, "schedule": args.finetune_schedule}, seed=args.seed, device=str(device), precision=args.precision,
         compile=args.compile,
     )
     engine = LayerwisePretrainer(cfg, progress=args.progress)
@@ -198,7 +199,7 @@ def _no_pretraining(args: argparse.Namespace, train: DeviceDataset, test: Device
     model = aezoo.create("deep", dims=DIMS)
     model.preprocessing = train.preprocessing
     tc = TrainConfig(epochs=epochs, lr=args.finetune_lr, batch_size=args.batch_size, seed=args.seed,
-                     device=str(device), precision=args.precision, compile=args.compile, val_fraction=0.0)
+                     schedule=args.finetune_schedule, device=str(device), precision=args.precision, compile=args.compile, val_fraction=0.0)
     out = Path(args.save_dir) / "none" if args.save_dir else None
     _sync(device)
     t0 = time.perf_counter()
