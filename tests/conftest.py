@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,3 +45,17 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         mp.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
         mp.delenv("AEZOO_DATA", raising=False)
         yield
+
+
+@pytest.fixture
+def fresh_registry() -> Iterator[None]:
+    """Rediscover plugins for this test, and forget the ones it added afterwards."""
+    from aezoo import registry
+
+    modules = set(sys.modules)
+    registry.reset()
+    yield
+    registry.reset()
+    for name in set(sys.modules) - modules:
+        if name.startswith("aezoo_"):
+            del sys.modules[name]

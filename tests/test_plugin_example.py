@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,18 +16,6 @@ from aezoo.scaffold import write_dist_info
 from aezoo.testing.conformance import check_architecture
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "plugins" / "aezoo-contractive"
-
-
-@pytest.fixture
-def fresh_registry() -> Iterator[None]:
-    """Rediscover plugins for this test, and forget the ones it added afterwards."""
-    modules = set(sys.modules)
-    registry.reset()
-    yield
-    registry.reset()
-    for name in set(sys.modules) - modules:
-        if name.startswith("aezoo_"):
-            del sys.modules[name]
 
 
 def test_example_plugin_joins_the_zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None) -> None:

@@ -14,6 +14,7 @@ import torch
 
 import aezoo
 from aezoo import registry
+from aezoo.scaffold import write_dist_info
 
 BUILTINS = {"aae", "conv", "deep", "denoising", "linear", "mlp", "sparse", "stacked", "tied", "vae"}
 
@@ -48,26 +49,18 @@ class {cls}(aezoo.Autoencoder):
 def make_distribution(
     root: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str], version: str = "0.1"
 ) -> None:
-    """Write an installed distribution (``*.dist-info`` + modules) into ``root``, a sys.path entry."""
-    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    lines = ["[aezoo.architectures]"] + [f"{k} = {v}" for k, v in entry_points.items()]
-    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    """Install a throwaway distribution (``*.dist-info`` + modules) into ``root``, a sys.path entry."""
+    write_dist_info(root, dist, version, entry_points)
     for name, source in modules.items():
         (root / f"{name}.py").write_text(textwrap.dedent(source))
 
 
 @pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None) -> Path:
     """A fresh sys.path entry to install throwaway distributions into; the registry rescans."""
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()
-    registry.reset()
-    yield tmp_path
-    for name in [m for m in sys.modules if m.startswith("aezoo_fake")]:
-        del sys.modules[name]
-    registry.reset()
+    return tmp_path
 
 
 def test_builtins_are_registered_through_entry_points() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,18 +12,6 @@ from aezoo import registry
 from aezoo.cli.main import cli
 from aezoo.scaffold import new_plugin, plugin_names, write_dist_info
 from aezoo.testing.conformance import check_architecture
-
-
-@pytest.fixture
-def fresh_registry() -> Iterator[None]:
-    """Rediscover plugins for this test, and forget the ones it added afterwards."""
-    modules = set(sys.modules)
-    registry.reset()
-    yield
-    registry.reset()
-    for name in set(sys.modules) - modules:
-        if name.startswith("aezoo_"):
-            del sys.modules[name]
 
 
 def test_generates_the_package(tmp_path: Path) -> None:
