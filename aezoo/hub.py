@@ -83,9 +83,13 @@ def _bound_client() -> None:
     """
     from huggingface_hub.utils import _http
 
-    if getattr(_http, "_GLOBAL_CLIENT_FACTORY", None) is not _http.default_client_factory:
+    default = getattr(_http, "default_client_factory", None)  # huggingface_hub >= 1.0 (httpx-based)
+    if default is None or getattr(_http, "_GLOBAL_CLIENT_FACTORY", None) is not default:
         return
-    import httpx2
+    try:
+        import httpx2
+    except ImportError:  # a client built on another HTTP library sets its own timeouts
+        return
 
     def factory() -> Any:
         timeout = httpx2.Timeout(max(60.0, _timeout("HF_HUB_DOWNLOAD_TIMEOUT")),
