@@ -47,6 +47,12 @@ _LAZY = {
     "evaluate": "evaluation",
     "pretrain": "layerwise",
     "LayerwiseConfig": "layerwise",
+    # applications
+    "reduce": "applications",
+    "extract_features": "applications",
+    "AnomalyDetector": "applications",
+    "denoise": "applications",
+    "generate": "applications",
     # hub
     "publish": "hub",
     "pull": "hub",
@@ -79,6 +85,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .applications import AnomalyDetector, denoise, extract_features, generate, reduce
     from .config import AEConfig
     from .data import DeviceDataset, data_root, load_dataset, load_user_data
     from .errors import (
