@@ -342,3 +342,15 @@ def test_vae_dynamic_binarisation_is_part_of_the_model() -> None:
     assert torch.equal(first["nll"], again["nll"])  # the binary test set is fixed by the seed
     plain = aezoo.create("vae", latent_dim=4, hidden_dims=[32]).eval()
     assert torch.equal(plain._binarized(x), x)
+
+
+def test_mlp_family_cross_entropy_loss() -> None:
+    """`deep` fine-tunes with cross-entropy, as Hinton & Salakhutdinov (2006) did on MNIST."""
+    deep = aezoo.create("deep", dims=[784, 32, 8])
+    assert deep.config.loss == "bce"
+    x = torch.rand(8, 1, 28, 28)
+    expected = torch.nn.functional.binary_cross_entropy(deep(x).reconstruction, x)
+    assert torch.allclose(deep.loss(x)["reconstruction"], expected, atol=1e-5)
+    assert aezoo.create("mlp").config.loss == "mse"
+    with pytest.raises(aezoo.ConfigError, match="output_activation='sigmoid'"):
+        aezoo.create("stacked", loss="bce")  # stacked has a linear output

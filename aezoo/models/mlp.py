@@ -54,6 +54,7 @@ class MLPConfig(AEConfig):
     tied: bool = False  # decoder weights are the encoder's transposed (decoder keeps its biases)
     l2: float = 0.0  # weight penalty l2/2 * sum(w**2) over all weights, as a loss term "l2"
     init: str = "default"  # weight init: default (PyTorch) | he | xavier
+    loss: str = "mse"  # reconstruction loss: mse | bce (cross-entropy on the logits; needs a sigmoid output)
 
     @property
     def latent_dim(self) -> int:
@@ -71,6 +72,12 @@ class MLPConfig(AEConfig):
         for field in ("activation", "code_activation", "output_activation"):
             check_choice(owner, field, getattr(self, field), tuple(ACTIVATIONS))
         check_choice(owner, "init", self.init, INITS)
+        check_choice(owner, "loss", self.loss, ("mse", "bce"))
+        if self.loss == "bce" and self.output_activation != "sigmoid":
+            raise ConfigError(
+                f"{owner}.loss='bce' reads the outputs as pixel probabilities and needs output_activation='sigmoid', "
+                f"got {self.output_activation!r}; use loss='mse' for other outputs"
+            )
         if not (math.isfinite(self.l2) and self.l2 >= 0):
             raise ConfigError(f"{owner}.l2 must be a finite number >= 0 (0 turns the penalty off), got {self.l2!r}")
 
@@ -114,6 +121,7 @@ class DeepConfig(MLPConfig):
     tied: bool = False  # decoder weights are the encoder's transposed (decoder keeps its biases)
     l2: float = 0.0  # weight penalty l2/2 * sum(w**2) over all weights, as a loss term "l2"
     init: str = "xavier"  # weight init: default (PyTorch) | he | xavier
+    loss: str = "bce"  # cross-entropy, the error the 2006 paper fine-tunes MNIST with
 
 
 class MLPAutoencoder(Autoencoder):
@@ -164,12 +172,19 @@ class MLPAutoencoder(Autoencoder):
             h = self.encoder_activation(i)(layer(h))
         return h
 
-    def _decode(self, z: Tensor) -> Tensor:
+    def _decode_logits(self, z: Tensor) -> Tensor:
+        """The decoder up to the output layer's pre-activation, flattened."""
         h = z
         for j in range(self.num_layers):
             weight, bias = self.decoder_params(j)
-            h = self.decoder_activation(j)(F.linear(h, weight, bias))
-        return h.view(-1, *self.input_shape)
+            h = F.linear(h, weight, bias)
+            if j < self.num_layers - 1:
+                h = self.decoder_activation(j)(h)
+        return h
+
+    def _decode(self, z: Tensor) -> Tensor:
+        logits = self._decode_logits(z)
+        return self.decoder_activation(self.num_layers - 1)(logits).view(-1, *self.input_shape)
 
     def weight_penalty(self) -> Tensor:
         """``l2/2 * sum(w**2)`` over every weight matrix (tied weights counted once)."""
@@ -179,8 +194,14 @@ class MLPAutoencoder(Autoencoder):
         return 0.5 * self.config.l2 * sum(w.pow(2).sum() for w in weights)
 
     def _loss(self, x: Tensor) -> dict[str, Tensor]:
-        rec = reconstruction_error(self._decode(self._encode(x)), x)
+        rec = self._reconstruction_loss(self._encode(x), x)
         return self._with_penalty({"reconstruction": rec}, rec)
+
+    def _reconstruction_loss(self, z: Tensor, target: Tensor) -> Tensor:
+        """The configured reconstruction loss of decoding ``z`` against ``target`` (mean per element)."""
+        if self.config.loss == "bce":
+            return F.binary_cross_entropy_with_logits(self._decode_logits(z).float(), target.flatten(1).float())
+        return reconstruction_error(self._decode(z), target)
 
     def _with_penalty(self, terms: dict[str, Tensor], total: Tensor) -> dict[str, Tensor]:
         """Add the ``l2`` term (when switched on) and the total ``loss`` to ``terms``."""

@@ -15,7 +15,6 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..pretrained import builtin_entries
-from .base import reconstruction_error
 from .layers import check_choice
 from .mlp import MLPAutoencoder, MLPConfig
 
@@ -86,7 +85,7 @@ class DenoisingAE(MLPAutoencoder):
 
     def _loss(self, x: Tensor) -> dict[str, Tensor]:
         source = self._corrupt(x) if self.training else x
-        rec = reconstruction_error(self._decode(self._encode(source)), x)
+        rec = self._reconstruction_loss(self._encode(source), x)
         return self._with_penalty({"reconstruction": rec}, rec)
 
     def evaluation_metrics(self, x: Tensor, **options: Any) -> dict[str, Tensor]:
@@ -171,6 +170,6 @@ class SparseAE(MLPAutoencoder):
 
     def _loss(self, x: Tensor) -> dict[str, Tensor]:
         code = self._encode(x)
-        rec = reconstruction_error(self._decode(code), x)
+        rec = self._reconstruction_loss(code, x)
         sparse = self.sparsity(code)
         return self._with_penalty({"reconstruction": rec, "sparsity": sparse}, rec + sparse)
