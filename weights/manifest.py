@@ -38,6 +38,7 @@ DESCRIPTIONS = {
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--revision", action="append", default=[], metavar="NAME=COMMIT")
+    p.add_argument("--table", action="store_true", help="also print the markdown table of the bundles")
     args = p.parse_args()
     old = json.loads(MANIFEST.read_text()) if MANIFEST.is_file() else {}
     revisions = dict(item.split("=", 1) for item in args.revision)
@@ -62,6 +63,28 @@ def main() -> None:
         }
     MANIFEST.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
     print(f"{MANIFEST.relative_to(ROOT)}: {len(entries)} entries ({', '.join(entries)})")
+    if args.table:
+        print(table(entries))
+
+
+def table(entries: dict) -> str:
+    """Markdown: each bundle's test metrics, next to what the card's hardware and time say."""
+    rows = ["| name | architecture | code | test MSE | SSE/image | more | trained on | time |",
+            "|---|---|---:|---:|---:|---|---|---:|"]
+    for name, e in entries.items():
+        m = e["metrics"]
+        training = json.loads((ROOT / "weights" / name / "config.json").read_text()).get("training", {})
+        code = e["config"].get("latent_dim") or e["config"].get("dims", [None])[-1]
+        more = []
+        if "nll" in m:
+            more.append(f"NLL {m['nll']:.2f} nats ({int(m['nll_samples'])} samples)")
+        if "psnr_denoised" in m:
+            more.append(f"PSNR noisy {m['psnr_noisy']:.1f} → {m['psnr_denoised']:.1f} dB")
+        hw = str(training.get("hardware", "")).split(",")[0]
+        minutes = training.get("wall_time_s", 0) / 60
+        rows.append(f"| `{name}` | {e['architecture']} | {code} | {m['mse']:.5f} | {m['sse_per_image']:.2f} | "
+                    f"{'; '.join(more)} | {hw} | {minutes:.1f} min |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":
