@@ -28,7 +28,7 @@ recipe() {  # NAME DATASET -- TRAIN COMMAND...
 build() {
     case "$1" in
     linear-mnist) recipe "$1" mnist -- aezoo train linear --epochs 30 --batch-size 256 --lr 3e-3 --schedule cosine ;;
-    mlp-mnist) recipe "$1" mnist -- aezoo train mlp --epochs 50 --batch-size 256 --lr 1e-3 --schedule cosine \
+    mlp-mnist) recipe "$1" mnist -- aezoo train mlp --epochs 50 --batch-size 256 --lr 1e-3 --schedule cosine --warmup 0.1 \
         --set loss=bce ;;
     stacked-mnist) recipe "$1" mnist -- aezoo train stacked --epochs 60 --batch-size 256 --lr 2e-3 --schedule cosine \
         --set l2=0 ;;
