@@ -30,8 +30,8 @@ build() {
     linear-mnist) recipe "$1" mnist -- aezoo train linear --epochs 30 --batch-size 256 --lr 3e-3 --schedule cosine ;;
     mlp-mnist) recipe "$1" mnist -- aezoo train mlp --epochs 50 --batch-size 256 --lr 1e-3 --schedule cosine --warmup 0.1 \
         --set loss=bce ;;
-    stacked-mnist) recipe "$1" mnist -- aezoo train stacked --epochs 60 --batch-size 256 --lr 2e-3 --schedule cosine \
-        --set l2=0 ;;
+    stacked-mnist) recipe "$1" mnist -- aezoo train stacked --epochs 80 --batch-size 256 --lr 2e-3 --schedule cosine \
+        --set l2=0 --set output_activation=sigmoid --set loss=bce ;;
     tied-mnist) recipe "$1" mnist -- aezoo train tied --epochs 60 --batch-size 256 --lr 2e-3 --schedule cosine \
         --set l2=0 ;;
     denoising-mnist) recipe "$1" mnist -- aezoo train denoising --epochs 40 --batch-size 256 --lr 2e-3 \
