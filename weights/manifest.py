@@ -1,6 +1,6 @@
 """Refresh aezoo's pretrained entries (aezoo/pretrained.json) from the bundles in weights/.
 
-    python weights/manifest.py                         # after bash weights/build.sh ...
+    python weights/manifest.py --readme                # after bash weights/build.sh ...
     python weights/manifest.py --revision conv-mnist=<commit>   # after `aezoo publish conv-mnist`
 
 Each entry pins the sha256 of the bundle's model.safetensors, its config and its test metrics (from
@@ -39,6 +39,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--revision", action="append", default=[], metavar="NAME=COMMIT")
     p.add_argument("--table", action="store_true", help="also print the markdown table of the bundles")
+    p.add_argument("--readme", action="store_true", help="write that table into README.md between its zoo-table marks")
     args = p.parse_args()
     old = json.loads(MANIFEST.read_text()) if MANIFEST.is_file() else {}
     revisions = dict(item.split("=", 1) for item in args.revision)
@@ -65,6 +66,14 @@ def main() -> None:
     print(f"{MANIFEST.relative_to(ROOT)}: {len(entries)} entries ({', '.join(entries)})")
     if args.table:
         print(table(entries))
+    if args.readme:
+        readme = ROOT / "README.md"
+        text = readme.read_text()
+        start, end = "<!-- zoo-table: python weights/manifest.py --table -->\n", "<!-- /zoo-table -->"
+        head, _, rest = text.partition(start)
+        _, _, tail = rest.partition(end)
+        readme.write_text(head + start + table(entries) + "\n" + end + tail)
+        print("README.md: zoo table updated")
 
 
 def table(entries: dict) -> str:
