@@ -82,7 +82,8 @@ def table(entries: dict) -> str:
             "|---|---|---:|---:|---:|---|---|---:|"]
     for name, e in entries.items():
         m = e["metrics"]
-        training = json.loads((ROOT / "weights" / name / "config.json").read_text()).get("training", {})
+        config = json.loads((ROOT / "weights" / name / "config.json").read_text())
+        training = config.get("training", {})
         code = e["config"].get("latent_dim") or e["config"].get("dims", [None])[-1]
         more = []
         if "nll" in m:
@@ -90,7 +91,7 @@ def table(entries: dict) -> str:
         if "psnr_denoised" in m:
             more.append(f"PSNR noisy {m['psnr_noisy']:.1f} → {m['psnr_denoised']:.1f} dB")
         hw = str(training.get("hardware", "")).split(",")[0]
-        minutes = training.get("wall_time_s", 0) / 60
+        minutes = (config.get("layerwise") or training).get("wall_s", training.get("wall_time_s", 0)) / 60
         rows.append(f"| `{name}` | {e['architecture']} | {code} | {m['mse']:.5f} | {m['sse_per_image']:.2f} | "
                     f"{'; '.join(more)} | {hw} | {minutes:.1f} min |")
     return "\n".join(rows)
