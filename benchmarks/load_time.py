@@ -30,6 +30,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
     import aezoo
+    from aezoo.pretrained import bundled_dirs
     from aezoo.training.trainer import hardware_name
 
     import torch
@@ -41,7 +42,7 @@ def main() -> None:
     for name in aezoo.list_models(pretrained=True):
         runs = [json.loads(subprocess.run([sys.executable, "-c", PROBE, name], env=env, check=True,
                                           capture_output=True, text=True).stdout) for _ in range(args.repeats)]
-        size = os.path.getsize(aezoo.pretrained.bundled_dirs(name)[-1] / "model.safetensors") / 1e6
+        size = os.path.getsize(bundled_dirs(name)[-1] / "model.safetensors") / 1e6
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         print(f"| `{name}` | {size:.1f} | {med['import']:.3f} | {med['registry']:.3f} | {med['load']:.3f} |")
 
