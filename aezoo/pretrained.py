@@ -38,7 +38,7 @@ class Pretrained:
     name: str  # the name users load, e.g. "conv-mnist"
     architecture: str  # the registered architecture the weights are for
     repo_id: str  # Hugging Face Hub repository, e.g. "aezoo/conv-mnist"
-    revision: str  # pinned commit hash on the Hub
+    revision: str | None  # pinned commit hash on the Hub; None: not published yet (the sha256 still pins the bytes)
     sha256: str  # sha256 of model.safetensors; checked on every load from every source
     config: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the architecture config
     dataset: str = ""  # what it was trained on

@@ -5,7 +5,7 @@
 
 Each entry pins the sha256 of the bundle's model.safetensors, its config and its test metrics (from
 metrics.json, written by `aezoo bundle`). The revision is the Hub commit printed by `aezoo publish`;
-until a bundle is published it is "main", and the sha256 alone pins the bytes.
+until a bundle is published it is null (not published yet), and the sha256 alone pins the bytes.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def main() -> None:
             "description": DESCRIPTIONS.get(name, ""),
             "metrics": json.loads((bundle / "metrics.json").read_text()),
             "repo_id": f"{ORG}/{name}",
-            "revision": revision or "main",
+            "revision": revision,  # None until `aezoo publish NAME` gives the commit to pin
             "sha256": sha,
         }
     MANIFEST.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")

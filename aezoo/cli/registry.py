@@ -64,7 +64,10 @@ def info_cmd(name: str, as_json: bool) -> None:
         click.echo(f"    {k} = {v!r}")
     if "weights" in data:
         w = data["weights"]
-        click.echo(f"  weights: hf-hub:{w['repo_id']}@{w['revision']}")
+        if w["revision"]:
+            click.echo(f"  weights: hf-hub:{w['repo_id']}@{w['revision']}")
+        else:
+            click.echo(f"  weights: bundled in weights/ (hf-hub:{w['repo_id']} not published yet)")
         click.echo(f"  sha256: {w['sha256']}")
         if w["metrics"]:
             click.echo("  metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(w["metrics"].items())))

@@ -159,8 +159,9 @@ def _check_pretrained_entry(s: _Setup, entry: Any, pretrained_cls: type) -> None
         raise s.fail(f"pretrained entry {entry.name!r} names architecture {entry.architecture!r}, not {s.name!r}")
     if not entry.name.startswith(f"{s.name}-"):
         raise s.fail(f"pretrained entry {entry.name!r} should be named '{s.name}-<dataset>'")
-    if not _HEX40.match(entry.revision):
-        raise s.fail(f"pretrained entry {entry.name!r}: revision {entry.revision!r} is not a 40-hex commit hash")
+    if entry.revision is not None and not _HEX40.match(entry.revision):
+        raise s.fail(f"pretrained entry {entry.name!r}: revision {entry.revision!r} is not a 40-hex commit hash "
+                     "(a branch is not a pin; use None for weights not published yet)")
     if not _HEX64.match(entry.sha256):
         raise s.fail(f"pretrained entry {entry.name!r}: sha256 {entry.sha256!r} is not 64 lowercase hex digits")
     try:
