@@ -145,12 +145,13 @@ def test_hub_down_fails_fast_with_one_clear_error(published, local_hub, monkeypa
         elif fault == "503":
             local_hub.down, local_hub.fail_status = False, 503
         else:
-            local_hub.fail_status, local_hub.delay = None, 3.0
+            local_hub.fail_status, local_hub.delay = None, 10.0
             monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "1")
         start = time.monotonic()
         with pytest.raises(HubError) as info:
             load_from_hub(f"{repo}@{c1}")
-        assert time.monotonic() - start < 2.5, fault
+        # not a speed test: gives up at the 1 s timeout instead of waiting out the 10 s server or ~20 s of retries
+        assert time.monotonic() - start < 6, fault
         msg = str(info.value)
         assert f"{repo}@{c1}" in msg and local_hub.url in msg and "aezoo pull" in msg, msg
     local_hub.delay = 0
