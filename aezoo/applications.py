@@ -23,6 +23,7 @@ from torch import Tensor
 
 from .data import DeviceDataset
 from .errors import AezooError, InputError
+from .models.base import psnr
 
 if TYPE_CHECKING:
     import numpy as np
@@ -397,14 +398,6 @@ def denoise(model: Autoencoder, x: Tensor | DeviceDataset, *, batch_size: int = 
         return _batched(lambda b: model(b).reconstruction, inputs, batch_size)
 
 
-def psnr(estimate: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
-    """Peak signal-to-noise ratio in dB per sample ``(N,)``, capped at 100 dB for an exact match.
-
-    >>> psnr(torch.full((1, 4), 0.1), torch.zeros(1, 4)).round().tolist()
-    [20.0]
-    """
-    mse = (estimate.float() - target.float()).square().flatten(1).mean(1)
-    return 10 * torch.log10(data_range**2 / mse.clamp_min(1e-10 * data_range**2))
 
 
 # ----------------------------------------------------------------------------- generation

@@ -36,6 +36,7 @@ from .config import config_from_dict, config_to_dict, dumps_json
 from .data import DeviceDataset
 from .errors import ConfigError, DataError, TrainingError
 from .models.layers import ACTIVATIONS, activation, check_choice, check_dims
+from .training.distributed import resolve_device
 
 if TYPE_CHECKING:
     from .models.base import Autoencoder
@@ -282,7 +283,7 @@ class LayerwisePretrainer:
         self.config = config
         self.progress = progress
         self.recipe = dict(recipe or {})  # extra keys for config.json's "training" (e.g. the command)
-        self.device = _resolve_device(config.device)
+        self.device = resolve_device(str(config.device))
         bf16 = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
         self.precision = "bf16" if bf16 else "fp32"
         self.stages: list[_Stage] = []
@@ -546,21 +547,6 @@ def load_report(directory: str | Path) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- helpers
-def _resolve_device(name: str | torch.device) -> torch.device:
-    name = str(name)
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; use cuda, mps, cpu or auto (--device)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
-    return device
 
 
 def _flat_input(data: DeviceDataset, dims: Sequence[int], device: torch.device) -> Tensor:

@@ -12,16 +12,9 @@ from ._common import data_options, device_option
 
 
 def _device(name: str) -> str:
-    """``auto`` -> cuda, then mps, then cpu; anything else as given."""
-    if name != "auto":
-        return name
-    import torch
+    from aezoo.training.distributed import resolve_device
 
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+    return str(resolve_device(name))
 
 
 def _load(model: str, dataset: str, split: str, data_dir: str | None, device: str) -> tuple[Any, Any]:

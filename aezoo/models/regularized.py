@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..pretrained import builtin_entries
+from .base import psnr
 from .layers import check_choice
 from .mlp import MLPAutoencoder, MLPConfig
 
@@ -101,11 +102,6 @@ class DenoisingAE(MLPAutoencoder):
             denoised = self._decode(self._encode(noisy))
         return {"psnr_noisy": psnr(noisy, x, data_range), "psnr_denoised": psnr(denoised, x, data_range)}
 
-
-def psnr(estimate: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
-    """Peak signal-to-noise ratio in dB, one value per sample (capped where the error is ~0)."""
-    mse = (estimate.float() - target.float()).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10(data_range**2 / mse.clamp_min(1e-10))
 
 
 @dataclasses.dataclass(frozen=True)
