@@ -130,7 +130,7 @@ def load_dir(
     ``expected_sha256`` (from a pretrained entry) is checked against ``model.safetensors``.
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load as load_safetensors
 
     from .registry import get_architecture
 
@@ -141,8 +141,9 @@ def load_dir(
     weights = directory / WEIGHTS_NAME
     if not weights.is_file():
         raise WeightsError(f"{weights} not found next to {CONFIG_NAME}; the model directory is incomplete")
+    blob = weights.read_bytes()  # one read: the bytes that are checked are the bytes that are loaded
     if expected_sha256 is not None:
-        actual = sha256_file(weights)
+        actual = hashlib.sha256(blob).hexdigest()
         if actual != expected_sha256:
             raise WeightsError(
                 f"{weights} has sha256 {actual}, but {expected_sha256} was pinned: the file is corrupted "
@@ -157,7 +158,7 @@ def load_dir(
     model = cls(config)
     model.preprocessing = Preprocessing.from_dict(data.get("preprocessing"))
     try:
-        tensors = load_file(str(weights), device="cpu")
+        tensors = load_safetensors(blob)
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{weights} cannot be read as safetensors ({e}); the file is corrupted") from None
     load_state_strict(model, tensors, source=str(weights))
