@@ -23,10 +23,9 @@ def list_cmd(pattern: str | None, pretrained: bool, as_json: bool) -> None:
             rows.append({"name": n, "architecture": e.architecture, "dataset": e.dataset,
                          "metrics": dict(e.metrics), "repo_id": e.repo_id, "description": e.description})
     else:
-        archs = registry._REGISTRY.architectures()
         owners = {r.name: r for r in registry.plugins() if r.status == "loaded"}
         rows = [{"name": n, "distribution": owners[n].distribution, "version": owners[n].version,
-                 "description": _first_line(archs[n].__doc__)} for n in names]
+                 "description": _first_line(registry.get_architecture(n).__doc__)} for n in names]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
