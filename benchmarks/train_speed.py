@@ -16,9 +16,11 @@ DIR holds MNIST in torchvision's layout (e.g. a copy of ../shared/data).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -42,19 +44,13 @@ class Clock:
     def elapsed(self) -> float:
         return time.perf_counter() - self.start - self.paused
 
-    def pause(self) -> _Pause:
-        return _Pause(self)
-
-
-class _Pause:
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-
-    def __enter__(self) -> None:
-        self.t = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.clock.paused += time.perf_counter() - self.t
+    @contextlib.contextmanager
+    def pause(self) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.paused += time.perf_counter() - t
 
 
 @torch.no_grad()
