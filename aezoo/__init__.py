@@ -89,8 +89,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from .config import AEConfig
     from .data import DeviceDataset, data_root, load_dataset, load_user_data
     from .errors import (
-        AezooError, ConfigError, DataError, HubError, InputError, PluginError, TrainingError,
-        UnknownNameError, WeightsError,
+        AezooError,
+        ConfigError,
+        DataError,
+        HubError,
+        InputError,
+        PluginError,
+        TrainingError,
+        UnknownNameError,
+        WeightsError,
     )
     from .evaluation import evaluate
     from .hub import publish, pull
@@ -100,6 +107,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .preprocessing import Preprocessing
     from .pretrained import Pretrained
     from .registry import (
-        PluginRecord, PluginWarning, create, get_architecture, get_pretrained, info, list_models, plugins,
+        PluginRecord,
+        PluginWarning,
+        create,
+        get_architecture,
+        get_pretrained,
+        info,
+        list_models,
+        plugins,
     )
     from .training import TrainConfig, Trainer, train

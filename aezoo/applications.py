@@ -309,9 +309,11 @@ class AnomalyDetector:
         try:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as e:
-            raise AezooError(f"{path} is not a detector file: invalid JSON ({e}); write one with detector.save()") from None
+            raise AezooError(
+                f"{path} is not a detector file: invalid JSON ({e}); write one with detector.save()"
+            ) from None
         if not isinstance(data, Mapping) or data.get("kind") != _DETECTOR_KIND:
-            raise AezooError(f"{path} is not an aezoo anomaly detector (no \"kind\": {_DETECTOR_KIND!r})")
+            raise AezooError(f'{path} is not an aezoo anomaly detector (no "kind": {_DETECTOR_KIND!r})')
         if data.get("format") != _DETECTOR_FORMAT:
             raise AezooError(
                 f"{path} has detector format {data.get('format')!r}; this aezoo reads format {_DETECTOR_FORMAT}. "
@@ -396,8 +398,6 @@ def denoise(model: Autoencoder, x: Tensor | DeviceDataset, *, batch_size: int = 
     inputs = _inputs(model, x)
     with _eval_mode(model):
         return _batched(lambda b: model(b).reconstruction, inputs, batch_size)
-
-
 
 
 # ----------------------------------------------------------------------------- generation

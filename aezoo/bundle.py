@@ -82,18 +82,32 @@ def bundle(
         p.unlink()
 
     _write_json(directory / "metrics.json", metrics)
-    _write_json(directory / "eval.json", {
-        "dataset": f"{dataset}/test", "test": _plain(full), f"first_{check_n}": _plain(check),
-        "check_n": check_n, "nll_samples": nll_samples, "device": device,
-        "hardware": _hardware(device), "torch_version": torch.__version__,
-    })
+    _write_json(
+        directory / "eval.json",
+        {
+            "dataset": f"{dataset}/test",
+            "test": _plain(full),
+            f"first_{check_n}": _plain(check),
+            "check_n": check_n,
+            "nll_samples": nll_samples,
+            "device": device,
+            "hardware": _hardware(device),
+            "torch_version": torch.__version__,
+        },
+    )
     if reproduce:
         config["reproduce"] = list(reproduce)
         with atomic_write(directory / CONFIG_NAME, "w") as f:
             f.write(dumps_json(config))
     files = [p.name for p in directory.iterdir() if p.is_file()]
-    card = build_card(config, repo_id=repo_id or f"aezoo/{name}", metrics=metrics, files=files,
-                      sha256=sha256_file(directory / WEIGHTS_NAME), dataset=dataset)
+    card = build_card(
+        config,
+        repo_id=repo_id or f"aezoo/{name}",
+        metrics=metrics,
+        files=files,
+        sha256=sha256_file(directory / WEIGHTS_NAME),
+        dataset=dataset,
+    )
     with atomic_write(directory / "README.md", "w") as f:
         f.write(str(card))
     return metrics

@@ -23,8 +23,11 @@ _TASK = "feature-extraction"  # the Hub task closest to "learn a representation 
 def dataset_of(config: Mapping[str, Any]) -> str:
     """The dataset a model directory's ``config.json`` says it was trained on ("" if unknown)."""
     training = config.get("training") if isinstance(config.get("training"), Mapping) else {}
-    for value in (config.get("dataset"), training.get("dataset"), (config.get("data") or {}).get("name")
-                  if isinstance(config.get("data"), Mapping) else None):
+    for value in (
+        config.get("dataset"),
+        training.get("dataset"),
+        (config.get("data") or {}).get("name") if isinstance(config.get("data"), Mapping) else None,
+    ):
         if value:
             return str(value)
     return ""
@@ -55,9 +58,16 @@ def build_card(
     dataset = dataset if dataset is not None else dataset_of(config)
     metrics = {k: float(v) for k, v in sorted((metrics or {}).items())}
     eval_results = [
-        EvalResult(task_type=_TASK, task_name="Reconstruction", dataset_type=dataset or "custom",
-                   dataset_name=dataset or "custom", dataset_split="test", metric_type=k, metric_name=k,
-                   metric_value=v)
+        EvalResult(
+            task_type=_TASK,
+            task_name="Reconstruction",
+            dataset_type=dataset or "custom",
+            dataset_name=dataset or "custom",
+            dataset_split="test",
+            metric_type=k,
+            metric_name=k,
+            metric_value=v,
+        )
         for k, v in metrics.items()
     ]
     data = ModelCardData(
@@ -68,8 +78,9 @@ def build_card(
         model_name=repo_id.split("/")[-1],
         eval_results=eval_results or None,
     )
-    body = _body(config, repo_id=repo_id, arch=arch, dataset=dataset, metrics=metrics,
-                 files=sorted(set(files)), sha256=sha256)
+    body = _body(
+        config, repo_id=repo_id, arch=arch, dataset=dataset, metrics=metrics, files=sorted(set(files)), sha256=sha256
+    )
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
@@ -79,22 +90,53 @@ def card_metrics(card: ModelCard) -> dict[str, float]:
     return {str(r.metric_type): float(r.metric_value) for r in results}
 
 
-def _body(config: Mapping[str, Any], *, repo_id: str, arch: str, dataset: str, metrics: Mapping[str, float],
-          files: list[str], sha256: str | None) -> str:
+def _body(
+    config: Mapping[str, Any],
+    *,
+    repo_id: str,
+    arch: str,
+    dataset: str,
+    metrics: Mapping[str, float],
+    files: list[str],
+    sha256: str | None,
+) -> str:
     name = repo_id.split("/")[-1]
-    lines = [f"# {name}", "", f"A `{arch}` autoencoder from [aezoo](https://github.com/aezoo/aezoo)"
-             + (f", trained on `{dataset}`." if dataset else "."), ""]
-    lines += ["## Architecture and config", "", "```json", json.dumps(config.get("config", {}), indent=2,
-                                                                       sort_keys=True), "```", ""]
-    lines += ["## Data and preprocessing", "", f"Dataset: `{dataset or 'not recorded'}`.", "",
-              "Inputs are mapped with `model_input = (raw * scale - mean) / std`:", "", "```json",
-              json.dumps(config.get("preprocessing") or {}, indent=2, sort_keys=True), "```", ""]
+    lines = [
+        f"# {name}",
+        "",
+        f"A `{arch}` autoencoder from [aezoo](https://github.com/aezoo/aezoo)"
+        + (f", trained on `{dataset}`." if dataset else "."),
+        "",
+    ]
+    lines += [
+        "## Architecture and config",
+        "",
+        "```json",
+        json.dumps(config.get("config", {}), indent=2, sort_keys=True),
+        "```",
+        "",
+    ]
+    lines += [
+        "## Data and preprocessing",
+        "",
+        f"Dataset: `{dataset or 'not recorded'}`.",
+        "",
+        "Inputs are mapped with `model_input = (raw * scale - mean) / std`:",
+        "",
+        "```json",
+        json.dumps(config.get("preprocessing") or {}, indent=2, sort_keys=True),
+        "```",
+        "",
+    ]
     training = config.get("training") if isinstance(config.get("training"), Mapping) else {}
     lines += ["## Training", ""]
-    rows = [("recipe", training.get("command") or training.get("recipe")), ("seed", training.get("seed")),
-            ("epochs", training.get("epochs")), ("training time",
-                                                 _seconds(training.get("wall_time_s") or training.get("time_s"))),
-            ("hardware", training.get("hardware") or training.get("device"))]
+    rows = [
+        ("recipe", training.get("command") or training.get("recipe")),
+        ("seed", training.get("seed")),
+        ("epochs", training.get("epochs")),
+        ("training time", _seconds(training.get("wall_time_s") or training.get("time_s"))),
+        ("hardware", training.get("hardware") or training.get("device")),
+    ]
     rows = [(k, v) for k, v in rows if v not in (None, "")]
     if rows:
         lines += [f"- {k}: `{v}`" for k, v in rows]
@@ -102,8 +144,15 @@ def _body(config: Mapping[str, Any], *, repo_id: str, arch: str, dataset: str, m
         lines.append("No training record was saved with this model.")
     reproduce = config.get("reproduce")
     if reproduce:
-        lines += ["", "Reproduce this directory (from a checkout of aezoo, with MNIST in `../shared/data`"
-                  " or let torchvision download it without `--data-dir`):", "", "```bash", *reproduce, "```"]
+        lines += [
+            "",
+            "Reproduce this directory (from a checkout of aezoo, with MNIST in `../shared/data`"
+            " or let torchvision download it without `--data-dir`):",
+            "",
+            "```bash",
+            *reproduce,
+            "```",
+        ]
     lines.append("")
     lines += ["## Metrics", ""]
     if metrics:
@@ -114,10 +163,18 @@ def _body(config: Mapping[str, Any], *, repo_id: str, arch: str, dataset: str, m
     figures = [f for f in files if f.lower().endswith(FIGURE_SUFFIXES)]
     if figures:
         lines += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in figures] + [""]
-    lines += ["## How to load", "", "```python", "import aezoo", "",
-              f'model = aezoo.load("hf-hub:{repo_id}")            # latest commit on main',
-              f'model = aezoo.load("hf-hub:{repo_id}@REVISION")   # pinned: a commit hash printed by `aezoo publish`',
-              "```", "", f"or `aezoo pull {repo_id}@REVISION` to fetch it into the Hugging Face cache."]
+    lines += [
+        "## How to load",
+        "",
+        "```python",
+        "import aezoo",
+        "",
+        f'model = aezoo.load("hf-hub:{repo_id}")            # latest commit on main',
+        f'model = aezoo.load("hf-hub:{repo_id}@REVISION")   # pinned: a commit hash printed by `aezoo publish`',
+        "```",
+        "",
+        f"or `aezoo pull {repo_id}@REVISION` to fetch it into the Hugging Face cache.",
+    ]
     if sha256:
         lines += ["", f"sha256 of `model.safetensors`: `{sha256}` (aezoo checks it when a pretrained entry pins it)."]
     return "\n".join(lines) + "\n"

@@ -270,8 +270,11 @@ def load_dataset(
 
 
 def _looks_like_path(text: str) -> bool:
-    return os.sep in text or "/" in text or text.startswith((".", "~")) or Path(text).suffix.lower() in (
-        *TENSOR_SUFFIXES, ".csv", ".tsv"
+    return (
+        os.sep in text
+        or "/" in text
+        or text.startswith((".", "~"))
+        or Path(text).suffix.lower() in (*TENSOR_SUFFIXES, ".csv", ".tsv")
     )
 
 
@@ -451,7 +454,8 @@ def _read_image_folder(folder: Path) -> tuple[Tensor, Tensor | None]:
     from PIL import Image, UnidentifiedImageError
 
     files = sorted(
-        p for p in folder.rglob("*")
+        p
+        for p in folder.rglob("*")
         if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
     )
     if not files:

@@ -192,14 +192,12 @@ def format_table(metrics: Mapping[str, Any]) -> str:
     width = max((len(str(k)) for k in metrics), default=0)
     lines = []
     for key, value in metrics.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            text = str(value)
-        elif isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or isinstance(value, int):
             text = str(value)
         elif key == "throughput":
             text = f"{value:,.0f}"
         else:
             text = f"{value:.6g}"
         unit = _UNITS.get(str(key))
-        lines.append(f"{str(key):<{width}}  {text}{' ' + unit if unit else ''}")
+        lines.append(f"{key!s:<{width}}  {text}{' ' + unit if unit else ''}")
     return "\n".join(lines)

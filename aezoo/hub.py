@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
 os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
 
-from .errors import AezooError, HubError, WeightsError  # noqa: E402
-from .serialization import CONFIG_NAME, WEIGHTS_NAME, read_config, sha256_file  # noqa: E402
+from .errors import AezooError, HubError, WeightsError
+from .serialization import CONFIG_NAME, WEIGHTS_NAME, read_config, sha256_file
 
 if TYPE_CHECKING:
     import torch
@@ -34,15 +34,17 @@ if TYPE_CHECKING:
     from .models.base import Autoencoder
     from .pretrained import Pretrained
 
-__all__ = ["load_from_hub", "load_pretrained", "parse_repo_spec", "publish", "pull", "fetch_model_files"]
+__all__ = ["fetch_model_files", "load_from_hub", "load_pretrained", "parse_repo_spec", "publish", "pull"]
 
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 _REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 #: Files copied from a model directory into the published repo besides the weights and config.
 EXTRA_FILES = ("metrics.json", "history.json", "history.csv", "training.json", "eval.json")
 _EXTRA_DIRS = ("figures", "plots")
-_FIX = ("go online and run `aezoo pull {spec}` once (the cache then serves offline loads), unset "
-        "HF_HUB_OFFLINE, or set HF_ENDPOINT (a mirror) / HF_TOKEN (a private repo)")
+_FIX = (
+    "go online and run `aezoo pull {spec}` once (the cache then serves offline loads), unset "
+    "HF_HUB_OFFLINE, or set HF_ENDPOINT (a mirror) / HF_TOKEN (a private repo)"
+)
 
 
 # ---------------------------------------------------------------------- settings read at call time
@@ -92,10 +94,12 @@ def _bound_client() -> None:
         return
 
     def factory() -> Any:
-        timeout = httpx2.Timeout(max(60.0, _timeout("HF_HUB_DOWNLOAD_TIMEOUT")),
-                                 connect=_timeout("HF_HUB_ETAG_TIMEOUT"))
-        return httpx2.Client(event_hooks={"request": [_http.hf_request_event_hook]}, follow_redirects=True,
-                             timeout=timeout)
+        timeout = httpx2.Timeout(
+            max(60.0, _timeout("HF_HUB_DOWNLOAD_TIMEOUT")), connect=_timeout("HF_HUB_ETAG_TIMEOUT")
+        )
+        return httpx2.Client(
+            event_hooks={"request": [_http.hf_request_event_hook]}, follow_redirects=True, timeout=timeout
+        )
 
     _http.set_client_factory(factory)
 
@@ -106,7 +110,7 @@ def _secrets(token: str | None) -> list[str]:
         from huggingface_hub import get_token
 
         found.append(get_token())
-    except Exception:  # noqa: BLE001 - a broken token file must not hide the real error
+    except Exception:
         pass
     return [s for s in found if isinstance(s, str) and len(s) >= 4]
 
@@ -123,7 +127,7 @@ def parse_repo_spec(spec: str, revision: str | None = None) -> tuple[str, str | 
     >>> parse_repo_spec("aezoo/conv-mnist@main")
     ('aezoo/conv-mnist', 'main')
     """
-    text = spec[len("hf-hub:"):] if spec.startswith("hf-hub:") else spec
+    text = spec[len("hf-hub:") :] if spec.startswith("hf-hub:") else spec
     repo_id, _, rev = text.partition("@")
     if not _REPO_RE.match(repo_id):
         raise HubError(f"{spec!r} is not a Hub repository; write it as 'ORG/NAME' or 'ORG/NAME@REVISION'")
@@ -135,8 +139,13 @@ def _reason(e: BaseException, repo_id: str, revision: str | None, filename: str 
     """One phrase for a huggingface_hub / network failure (no token, no traceback)."""
     import httpx2
     from huggingface_hub.errors import (
-        GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, RemoteEntryNotFoundError,
-        RepositoryNotFoundError, RevisionNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
     )
 
     rev = revision or "main"
@@ -187,8 +196,9 @@ def _from_cache(repo_id: str, revision: str, filenames: tuple[str, ...]) -> Path
     return folder
 
 
-def _from_hub(repo_id: str, revision: str, filenames: tuple[str, ...], token: str | None, *,
-              force: bool = False) -> Path:
+def _from_hub(
+    repo_id: str, revision: str, filenames: tuple[str, ...], token: str | None, *, force: bool = False
+) -> Path:
     """Download ``filenames`` at ``revision`` into the cache; the snapshot folder. Raises client errors."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
 
@@ -196,18 +206,36 @@ def _from_hub(repo_id: str, revision: str, filenames: tuple[str, ...], token: st
     endpoint = _endpoint()
     # One quick HEAD without retries first: a Hub that is down or slow fails here within the etag
     # timeout instead of inside the client's download retries (which back off for ~20 s).
-    meta = get_hf_file_metadata(hf_hub_url(repo_id, filenames[0], revision=revision, endpoint=endpoint),
-                                token=token, timeout=_timeout("HF_HUB_ETAG_TIMEOUT"), endpoint=endpoint)
+    meta = get_hf_file_metadata(
+        hf_hub_url(repo_id, filenames[0], revision=revision, endpoint=endpoint),
+        token=token,
+        timeout=_timeout("HF_HUB_ETAG_TIMEOUT"),
+        endpoint=endpoint,
+    )
     commit = meta.commit_hash or revision
     folder = None
     for name in filenames:
-        path = hf_hub_download(repo_id, name, revision=commit, cache_dir=_cache_dir(), token=token,
-                               endpoint=endpoint, etag_timeout=_timeout("HF_HUB_ETAG_TIMEOUT"),
-                               force_download=force and name == WEIGHTS_NAME)
+        path = hf_hub_download(
+            repo_id,
+            name,
+            revision=commit,
+            cache_dir=_cache_dir(),
+            token=token,
+            endpoint=endpoint,
+            etag_timeout=_timeout("HF_HUB_ETAG_TIMEOUT"),
+            force_download=force and name == WEIGHTS_NAME,
+        )
         folder = Path(path).parent
     if commit != revision:  # keep the branch -> commit ref, as the client does for its own downloads
-        hf_hub_download(repo_id, filenames[0], revision=revision, cache_dir=_cache_dir(), token=token,
-                        endpoint=endpoint, etag_timeout=_timeout("HF_HUB_ETAG_TIMEOUT"))
+        hf_hub_download(
+            repo_id,
+            filenames[0],
+            revision=revision,
+            cache_dir=_cache_dir(),
+            token=token,
+            endpoint=endpoint,
+            etag_timeout=_timeout("HF_HUB_ETAG_TIMEOUT"),
+        )
     assert folder is not None
     return folder
 
@@ -255,8 +283,10 @@ def fetch_model_files(
             tried.append(f"HF cache {cache} (no copy of {repo_id} at {revision})")
     if offline:
         tried.append("Hub (not contacted: HF_HUB_OFFLINE=1)")
-        raise HubError(f"cannot load {spec}: offline and not in the cache. Tried: {'; '.join(tried)}. "
-                       f"Fix: {_FIX.format(spec=spec)}")
+        raise HubError(
+            f"cannot load {spec}: offline and not in the cache. Tried: {'; '.join(tried)}. "
+            f"Fix: {_FIX.format(spec=spec)}"
+        )
     url = f"{_endpoint()}/{repo_id}/resolve/{revision}/{WEIGHTS_NAME}"
     forced = bool(bad)  # a cached copy with the wrong bytes is replaced, not reused
     try:
@@ -265,7 +295,7 @@ def fetch_model_files(
         if hit is None and not forced:  # a stale cache entry answered for the Hub: download again
             folder = _from_hub(repo_id, revision, files, token, force=True)
             hit = verified(folder, "Hub download")
-    except Exception as e:  # noqa: BLE001 - every client failure becomes one HubError
+    except Exception as e:
         if isinstance(e, AezooError):
             raise
         reason = _redact(_reason(e, repo_id, revision, WEIGHTS_NAME), token)
@@ -278,15 +308,23 @@ def fetch_model_files(
             raise WeightsError(
                 f"cannot load {spec}: {bad[0]} is corrupted or was tampered with, and the Hub could not supply "
                 f"the right bytes ({reason}). Tried: {'; '.join(tried)}. Fix: delete {bad[0]} and load again "
-                "online (or `aezoo pull` it)") from None
-        fix = ("check the repository id and revision (a commit hash printed by `aezoo publish`), or set "
-               "HF_TOKEN for a private repo") if _is_missing(e) else _FIX.format(spec=spec)
+                "online (or `aezoo pull` it)"
+            ) from None
+        fix = (
+            (
+                "check the repository id and revision (a commit hash printed by `aezoo publish`), or set "
+                "HF_TOKEN for a private repo"
+            )
+            if _is_missing(e)
+            else _FIX.format(spec=spec)
+        )
         raise HubError(f"cannot load {spec}: {reason}. Tried: {'; '.join(tried)}. Fix: {fix}") from None
     if hit is None:
         raise WeightsError(
             f"cannot load {spec}: the bytes served as {url} do not have the expected sha256 "
             f"({'; '.join(tried)}): the repository changed at this revision or the download was tampered "
-            "with. Do not use these weights; report it to the model's maintainers.")
+            "with. Do not use these weights; report it to the model's maintainers."
+        )
     return hit
 
 
@@ -315,20 +353,28 @@ def pull(repo_id: str, *, revision: str | None = None, token: str | None = None)
         commit = rev
         if not offline and not COMMIT_RE.match(rev):
             info = HfApi(endpoint=_endpoint(), token=token).model_info(
-                repo_id, revision=rev, timeout=_timeout("HF_HUB_ETAG_TIMEOUT"))
+                repo_id, revision=rev, timeout=_timeout("HF_HUB_ETAG_TIMEOUT")
+            )
             commit = info.sha or rev
-        path = snapshot_download(repo_id, revision=commit, cache_dir=_cache_dir(), token=token,
-                                 endpoint=_endpoint(), local_files_only=offline,
-                                 etag_timeout=_timeout("HF_HUB_ETAG_TIMEOUT"))
+        path = snapshot_download(
+            repo_id,
+            revision=commit,
+            cache_dir=_cache_dir(),
+            token=token,
+            endpoint=_endpoint(),
+            local_files_only=offline,
+            etag_timeout=_timeout("HF_HUB_ETAG_TIMEOUT"),
+        )
         if commit != rev:  # remember the branch, so offline loads of ORG/NAME@branch find it
             from huggingface_hub.file_download import _cache_commit_hash_for_specific_revision, repo_folder_name
 
             _cache_commit_hash_for_specific_revision(
-                os.path.join(_cache_dir(), repo_folder_name(repo_id=repo_id, repo_type="model")), rev, commit)
-    except Exception as e:  # noqa: BLE001 - every client failure becomes one HubError
+                os.path.join(_cache_dir(), repo_folder_name(repo_id=repo_id, repo_type="model")), rev, commit
+            )
+    except Exception as e:
         reason = _redact(_reason(e, repo_id, rev), token)
         where = "HF cache only (HF_HUB_OFFLINE=1)" if offline else f"Hub {_endpoint()} and HF cache {_cache_dir()}"
-        fix = ("check the repository id and revision" if _is_missing(e) else _FIX.format(spec=spec))
+        fix = "check the repository id and revision" if _is_missing(e) else _FIX.format(spec=spec)
         raise HubError(f"cannot pull {spec}: {reason}. Tried: {where}. Fix: {fix}") from None
     return Path(path)
 
@@ -424,15 +470,24 @@ def publish(
         if metrics is None and isinstance(config.get("metrics"), dict):
             metrics = {k: float(v) for k, v in config["metrics"].items() if isinstance(v, (int, float))}
         files = [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()]
-        card = build_card(config, repo_id=repo_id, metrics=metrics, files=files,
-                          sha256=sha256_file(out / WEIGHTS_NAME), license=license, dataset=dataset)
+        card = build_card(
+            config,
+            repo_id=repo_id,
+            metrics=metrics,
+            files=files,
+            sha256=sha256_file(out / WEIGHTS_NAME),
+            license=license,
+            dataset=dataset,
+        )
         (out / "README.md").write_text(str(card), encoding="utf-8")
 
         if _offline():
             raise HubError(f"cannot publish to {repo_id}: offline mode is on. Fix: unset HF_HUB_OFFLINE")
         if token is None and get_token() is None:
-            raise HubError(f"cannot publish to {repo_id}: no Hugging Face token. Fix: run `hf auth login`, "
-                           "set HF_TOKEN, or pass --token")
+            raise HubError(
+                f"cannot publish to {repo_id}: no Hugging Face token. Fix: run `hf auth login`, "
+                "set HF_TOKEN, or pass --token"
+            )
         _bound_client()
         api = HfApi(endpoint=_endpoint(), token=token)
         step = "create the repository"
@@ -442,13 +497,18 @@ def publish(
                 step = f"create branch {branch!r}"
                 api.create_branch(repo_id, branch=branch, exist_ok=True)
             step = "upload"
-            info = api.upload_folder(folder_path=out, repo_id=repo_id, revision=branch,
-                                     commit_message=commit_message or f"Publish {config.get('architecture')} "
-                                     "with aezoo")
-        except Exception as e:  # noqa: BLE001 - every client failure becomes one HubError
+            info = api.upload_folder(
+                folder_path=out,
+                repo_id=repo_id,
+                revision=branch,
+                commit_message=commit_message or f"Publish {config.get('architecture')} with aezoo",
+            )
+        except Exception as e:
             reason = _redact(_reason(e, repo_id, branch), token)
-            raise HubError(f"cannot publish to {repo_id} at {_endpoint()} ({step} failed): {reason}. Fix: check "
-                           "the token's write access (HF_TOKEN, `hf auth login`, --token) and HF_ENDPOINT") from None
+            raise HubError(
+                f"cannot publish to {repo_id} at {_endpoint()} ({step} failed): {reason}. Fix: check "
+                "the token's write access (HF_TOKEN, `hf auth login`, --token) and HF_ENDPOINT"
+            ) from None
         return str(info.oid)
 
 

@@ -279,7 +279,9 @@ class LayerwisePretrainer:
     [[784, 32], [32, 8]]
     """
 
-    def __init__(self, config: LayerwiseConfig, *, progress: bool = True, recipe: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, config: LayerwiseConfig, *, progress: bool = True, recipe: Mapping[str, Any] | None = None
+    ) -> None:
         self.config = config
         self.progress = progress
         self.recipe = dict(recipe or {})  # extra keys for config.json's "training" (e.g. the command)
@@ -438,14 +440,20 @@ class LayerwisePretrainer:
         return model, report
 
     def _finetune(
-        self, model: Autoencoder, tc: TrainConfig, train: DeviceDataset, val: DeviceDataset | None,
+        self,
+        model: Autoencoder,
+        tc: TrainConfig,
+        train: DeviceDataset,
+        val: DeviceDataset | None,
         out_dir: str | Path | None,
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """Fine-tune ``model`` in place with the Trainer; returns its record and config.json's "training"."""
         from .serialization import read_config
         from .training import Trainer
 
-        trainer = Trainer(model, tc, out_dir=out_dir, progress=self.progress, recipe={"pretraining": "layerwise", **self.recipe})
+        trainer = Trainer(
+            model, tc, out_dir=out_dir, progress=self.progress, recipe={"pretraining": "layerwise", **self.recipe}
+        )
         self._sync()
         t0 = time.perf_counter()
         history = trainer.fit(train.to(self.device), val.to(self.device) if val is not None else None)

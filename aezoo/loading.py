@@ -10,7 +10,7 @@ from .errors import unknown_name
 from .models.base import Autoencoder
 from .serialization import load_dir
 
-__all__ = ["load", "HF_HUB_PREFIX", "LOCAL_DIR_PREFIX"]
+__all__ = ["HF_HUB_PREFIX", "LOCAL_DIR_PREFIX", "load"]
 
 HF_HUB_PREFIX = "hf-hub:"
 LOCAL_DIR_PREFIX = "local-dir:"
@@ -51,7 +51,9 @@ def load(
         return load_pretrained(get_pretrained(text), device=device, revision=revision)
     if "/" in text or text.startswith("."):
         raise unknown_name(
-            "model", text, pretrained,
+            "model",
+            text,
+            pretrained,
             "not a directory; for a Hub repository write 'hf-hub:ORG/NAME'",
         )
     raise unknown_name("pretrained model", text, pretrained, "see `aezoo list --pretrained`")

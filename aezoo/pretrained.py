@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Pretrained", "WEIGHTS_DIR_ENV", "builtin_entries", "bundled_dirs", "resolve"]
+__all__ = ["WEIGHTS_DIR_ENV", "Pretrained", "builtin_entries", "bundled_dirs", "resolve"]
 
 #: Extra directories holding bundled weights, ``<dir>/<name>/model.safetensors``.
 WEIGHTS_DIR_ENV = "AEZOO_WEIGHTS_DIR"
@@ -91,8 +91,9 @@ def resolve(entry: Pretrained, *, revision: str | None = None, token: str | None
             bad.append((weights, actual))
             tried.append(f"bundled {weights} (sha256 {actual}, not the pinned {entry.sha256})")
     try:
-        folder = fetch_model_files(entry.repo_id, revision or entry.revision, token=token,
-                                   expected_sha256=expected, tried=tried)
+        folder = fetch_model_files(
+            entry.repo_id, revision or entry.revision, token=token, expected_sha256=expected, tried=tried
+        )
     except (HubError, WeightsError) as e:
         if bad:
             path, actual = bad[0]
@@ -103,8 +104,9 @@ def resolve(entry: Pretrained, *, revision: str | None = None, token: str | None
             ) from None
         raise type(e)(f"pretrained {entry.name!r}: {e}") from None
     for path, _ in bad:
-        warnings.warn(f"ignored {path}: its sha256 is not the pinned one; loaded the pinned bytes from {folder}",
-                      stacklevel=3)
+        warnings.warn(
+            f"ignored {path}: its sha256 is not the pinned one; loaded the pinned bytes from {folder}", stacklevel=3
+        )
     return folder, expected
 
 

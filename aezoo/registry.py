@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from .pretrained import Pretrained
 
 __all__ = [
-    "ENTRY_POINT_GROUP",
     "DISABLE_AUTOLOAD_ENV",
+    "ENTRY_POINT_GROUP",
     "PluginRecord",
     "PluginWarning",
     "create",
@@ -130,8 +130,10 @@ class _Registry:
         owner = self._owners.get(rec.name)
         if owner is not None:
             rec.status = "conflict"
-            what = "is built into aezoo and cannot be shadowed" if owner.builtin else (
-                f"is already provided by {owner.distribution} {owner.version}"
+            what = (
+                "is built into aezoo and cannot be shadowed"
+                if owner.builtin
+                else (f"is already provided by {owner.distribution} {owner.version}")
             )
             rec.error = f"the name {rec.name!r} {what}; rename the entry point in {rec.distribution}"
             return
@@ -166,7 +168,9 @@ class _Registry:
         for entry in pretrained:
             if entry.architecture != rec.name:
                 rec.status = "failed"
-                rec.error = f"pretrained entry {entry.name!r} names architecture {entry.architecture!r}, not {rec.name!r}"
+                rec.error = (
+                    f"pretrained entry {entry.name!r} names architecture {entry.architecture!r}, not {rec.name!r}"
+                )
                 return
             if entry.name in self._owners:
                 rec.status = "conflict"
@@ -247,7 +251,9 @@ def get_architecture(name: str) -> type[Autoencoder]:
     failed = {r.name: r for r in _REGISTRY.records() if r.status != "loaded" and r.name == name}
     if name in failed:
         r = failed[name]
-        raise PluginError(f"architecture {name!r} from {r.distribution} {r.version} is not available ({r.status}): {r.error}")
+        raise PluginError(
+            f"architecture {name!r} from {r.distribution} {r.version} is not available ({r.status}): {r.error}"
+        )
     raise unknown_name("architecture", name, list(archs) + list(_REGISTRY.pretrained()), "see `aezoo list`")
 
 

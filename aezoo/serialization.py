@@ -108,7 +108,9 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WeightsError(f"{path} is not valid JSON ({e}); the file is corrupted, download or save it again") from None
+        raise WeightsError(
+            f"{path} is not valid JSON ({e}); the file is corrupted, download or save it again"
+        ) from None
     if not isinstance(data, dict) or "architecture" not in data or "config" not in data:
         raise WeightsError(f"{path} lacks 'architecture' and 'config'; it was not written by aezoo")
     if int(data.get("format", FORMAT_VERSION)) > FORMAT_VERSION:

@@ -85,7 +85,9 @@ def main() -> None:
 
 
 def _parse() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--layer-epochs", type=int, default=20, help="epochs per pretraining stage")
     p.add_argument("--finetune-epochs", type=int, default=100, help="epochs of end-to-end fine-tuning")
     p.add_argument("--batch-size", type=int, default=256)
@@ -152,12 +154,27 @@ def _test_metrics(model: aezoo.Autoencoder, test: DeviceDataset) -> dict[str, fl
     return {"test_sse_per_image": float(m["sse_per_image"]), "test_mse": float(m["mse"])}
 
 
-def _layerwise(args: argparse.Namespace, kind: str, train: DeviceDataset, test: DeviceDataset,
-               device: torch.device, peak: dict[str, float]) -> dict[str, Any]:
+def _layerwise(
+    args: argparse.Namespace,
+    kind: str,
+    train: DeviceDataset,
+    test: DeviceDataset,
+    device: torch.device,
+    peak: dict[str, float],
+) -> dict[str, Any]:
     cfg = LayerwiseConfig(
-        dims=DIMS, kind=kind, noise=args.noise, layer_epochs=args.layer_epochs, layer_lr=args.lr,
-        batch_size=args.batch_size, finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr,
-        finetune={"val_fraction": 0.0, "schedule": args.finetune_schedule}, seed=args.seed, device=str(device), precision=args.precision,
+        dims=DIMS,
+        kind=kind,
+        noise=args.noise,
+        layer_epochs=args.layer_epochs,
+        layer_lr=args.lr,
+        batch_size=args.batch_size,
+        finetune_epochs=args.finetune_epochs,
+        finetune_lr=args.finetune_lr,
+        finetune={"val_fraction": 0.0, "schedule": args.finetune_schedule},
+        seed=args.seed,
+        device=str(device),
+        precision=args.precision,
         compile=args.compile,
     )
     engine = LayerwisePretrainer(cfg, progress=args.progress)
@@ -168,9 +185,23 @@ def _layerwise(args: argparse.Namespace, kind: str, train: DeviceDataset, test: 
     _sync(device)
     wall = time.perf_counter() - t0
     stages = [
-        {k: s[k] for k in ("stage", "dims", "kind", "loss", "epochs", "final_loss", "train_s", "encode_s",
-                           "wall_s", "samples_per_s")}
-        | {"train_recon_mse": s["train_error"]["mse"]} | _efficiency(s["flops"], s["train_s"], engine.precision, peak)
+        {
+            k: s[k]
+            for k in (
+                "stage",
+                "dims",
+                "kind",
+                "loss",
+                "epochs",
+                "final_loss",
+                "train_s",
+                "encode_s",
+                "wall_s",
+                "samples_per_s",
+            )
+        }
+        | {"train_recon_mse": s["train_error"]["mse"]}
+        | _efficiency(s["flops"], s["train_s"], engine.precision, peak)
         for s in report.stages
     ]
     flops = sum(s["flops"] for s in report.stages) + report.finetune.get("flops", 0)
@@ -192,14 +223,24 @@ def _layerwise(args: argparse.Namespace, kind: str, train: DeviceDataset, test: 
     }
 
 
-def _no_pretraining(args: argparse.Namespace, train: DeviceDataset, test: DeviceDataset,
-                    device: torch.device, peak: dict[str, float]) -> dict[str, Any]:
+def _no_pretraining(
+    args: argparse.Namespace, train: DeviceDataset, test: DeviceDataset, device: torch.device, peak: dict[str, float]
+) -> dict[str, Any]:
     epochs = args.layer_epochs + args.finetune_epochs  # same FLOPs as the pretrained runs (module docstring)
     torch.manual_seed(args.seed)
     model = aezoo.create("deep", dims=DIMS)
     model.preprocessing = train.preprocessing
-    tc = TrainConfig(epochs=epochs, lr=args.finetune_lr, batch_size=args.batch_size, seed=args.seed,
-                     schedule=args.finetune_schedule, device=str(device), precision=args.precision, compile=args.compile, val_fraction=0.0)
+    tc = TrainConfig(
+        epochs=epochs,
+        lr=args.finetune_lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        schedule=args.finetune_schedule,
+        device=str(device),
+        precision=args.precision,
+        compile=args.compile,
+        val_fraction=0.0,
+    )
     out = Path(args.save_dir) / "none" if args.save_dir else None
     _sync(device)
     t0 = time.perf_counter()
@@ -266,8 +307,11 @@ def _markdown(result: dict[str, Any]) -> str:
         )
     for name, v in result["paper_test_sse_per_image"].items():
         lines.append(f"| paper: {name} | | {v:.2f} | | | | | | | |")
-    lines += ["", "| run | stage | dims | loss | epochs | final loss | recon MSE | s | samples/s | GFLOP/s | of peak |",
-              "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "| run | stage | dims | loss | epochs | final loss | recon MSE | s | samples/s | GFLOP/s | of peak |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, r in result["runs"].items():
         for s in r.get("stages", []):
             lines.append(

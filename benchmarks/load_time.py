@@ -29,19 +29,27 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
+    import torch
+
     import aezoo
     from aezoo.pretrained import bundled_dirs
     from aezoo.training.trainer import hardware_name
 
-    import torch
-
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    print(f"hardware: {hardware_name(torch.device('cpu'))}, torch {torch.__version__}, {args.repeats} fresh processes each")
+    print(
+        f"hardware: {hardware_name(torch.device('cpu'))}, torch {torch.__version__}, {args.repeats} fresh processes each"
+    )
     print("| model | size (MB) | import aezoo (s) | first registry lookup (s) | aezoo.load (s) |")
     print("|---|---:|---:|---:|---:|")
     for name in aezoo.list_models(pretrained=True):
-        runs = [json.loads(subprocess.run([sys.executable, "-c", PROBE, name], env=env, check=True,
-                                          capture_output=True, text=True).stdout) for _ in range(args.repeats)]
+        runs = [
+            json.loads(
+                subprocess.run(
+                    [sys.executable, "-c", PROBE, name], env=env, check=True, capture_output=True, text=True
+                ).stdout
+            )
+            for _ in range(args.repeats)
+        ]
         size = os.path.getsize(bundled_dirs(name)[-1] / "model.safetensors") / 1e6
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         print(f"| `{name}` | {size:.1f} | {med['import']:.3f} | {med['registry']:.3f} | {med['load']:.3f} |")

@@ -57,9 +57,7 @@ class Clock:
 def test_mse(model: aezoo.Autoencoder, x_test: torch.Tensor) -> float:
     was_training = model.training
     model.eval()
-    mse = sum(
-        float(((model(x).reconstruction - x) ** 2).sum()) for x in x_test.split(2000)
-    ) / x_test.numel()
+    mse = sum(float(((model(x).reconstruction - x) ** 2).sum()) for x in x_test.split(2000)) / x_test.numel()
     model.train(was_training)
     return mse
 
@@ -95,9 +93,14 @@ def run_tutorial(data_dir: Path, x_test: torch.Tensor, args: argparse.Namespace)
                     break
         if reached is not None:
             break
-    return {"recipe": "tutorial: ToTensor + DataLoader(128) + Adam 1e-3", "data_s": data_s,
-            "samples_per_s": seen / train_clock.elapsed(), "samples_to_target": seen if reached else None,
-            "time_to_target_s": reached, "final_test_mse": mse}
+    return {
+        "recipe": "tutorial: ToTensor + DataLoader(128) + Adam 1e-3",
+        "data_s": data_s,
+        "samples_per_s": seen / train_clock.elapsed(),
+        "samples_to_target": seen if reached else None,
+        "time_to_target_s": reached,
+        "final_test_mse": mse,
+    }
 
 
 def run_aezoo(data_dir: Path, x_test: torch.Tensor, args: argparse.Namespace) -> dict:
@@ -107,12 +110,20 @@ def run_aezoo(data_dir: Path, x_test: torch.Tensor, args: argparse.Namespace) ->
     train = load_dataset("mnist", "train", root=data_dir, device=args.device)
     data_s = clock.elapsed()
     model = aezoo.create("mlp")
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
-                         seed=args.seed, device=args.device, val_fraction=0.0, log_every=10**9)
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        schedule=args.schedule,
+        seed=args.seed,
+        device=args.device,
+        val_fraction=0.0,
+        log_every=10**9,
+    )
     state = {"seen": 0, "next": args.check_every, "reached": None, "mse": float("nan"), "t_steps": 0.0}
     last = [time.perf_counter()]
 
-    def check(event) -> None:  # noqa: ANN001 - a TrainEvent
+    def check(event) -> None:
         if event.kind != "step":
             return
         state["t_steps"] += time.perf_counter() - last[0]
@@ -127,11 +138,15 @@ def run_aezoo(data_dir: Path, x_test: torch.Tensor, args: argparse.Namespace) ->
         last[0] = time.perf_counter()
 
     Trainer(model, config, callbacks=[check], progress=False).fit(train)
-    return {"recipe": f"aezoo: device tensor + Trainer(batch {args.batch_size}, Adam {args.lr:g}, {args.schedule} "
-                      f"over {args.epochs} epochs)",
-            "data_s": data_s, "samples_per_s": state["seen"] / state["t_steps"],
-            "samples_to_target": state["seen"] if state["reached"] else None,
-            "time_to_target_s": state["reached"], "final_test_mse": state["mse"]}
+    return {
+        "recipe": f"aezoo: device tensor + Trainer(batch {args.batch_size}, Adam {args.lr:g}, {args.schedule} "
+        f"over {args.epochs} epochs)",
+        "data_s": data_s,
+        "samples_per_s": state["seen"] / state["t_steps"],
+        "samples_to_target": state["seen"] if state["reached"] else None,
+        "time_to_target_s": state["reached"],
+        "final_test_mse": state["mse"],
+    }
 
 
 def main() -> None:
@@ -164,17 +179,24 @@ def main() -> None:
         times = [r["time_to_target_s"] for r in rows]
         done = [t for t in times if t]
         med = statistics.median(done) if len(done) == len(times) else None
-        summary[key] = {"median_time_s": med, "median_samples_per_s": statistics.median(r["samples_per_s"] for r in rows)}
+        summary[key] = {
+            "median_time_s": med,
+            "median_samples_per_s": statistics.median(r["samples_per_s"] for r in rows),
+        }
         each = ", ".join(f"{t:.2f}" if t else "not reached" for t in times)
         samples = statistics.median(r["samples_to_target"] or 0 for r in rows)
-        print(f"| {rows[0]['recipe']} | {statistics.median(r['data_s'] for r in rows):.2f} "
-              f"| {summary[key]['median_samples_per_s']:,.0f} | {samples:,.0f} "
-              f"| {f'{med:.2f}' if med else '-'} ({each}) |")
+        print(
+            f"| {rows[0]['recipe']} | {statistics.median(r['data_s'] for r in rows):.2f} "
+            f"| {summary[key]['median_samples_per_s']:,.0f} | {samples:,.0f} "
+            f"| {f'{med:.2f}' if med else '-'} ({each}) |"
+        )
     base, ours = summary["tutorial"], summary["aezoo"]
     speedup = base["median_time_s"] / ours["median_time_s"] if base["median_time_s"] and ours["median_time_s"] else None
     if speedup:
-        print(f"\naezoo reaches MSE {TARGET} {speedup:.1f}x sooner (medians); throughput "
-              f"{ours['median_samples_per_s'] / base['median_samples_per_s']:.1f}x")
+        print(
+            f"\naezoo reaches MSE {TARGET} {speedup:.1f}x sooner (medians); throughput "
+            f"{ours['median_samples_per_s'] / base['median_samples_per_s']:.1f}x"
+        )
     if args.json:
         args.json.write_text(json.dumps({"hardware": hw, "runs": runs, "speedup": speedup}, indent=2))
 

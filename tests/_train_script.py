@@ -45,9 +45,17 @@ def main() -> None:
 
     torch.manual_seed(0)
     model = aezoo.create("linear", input_shape=(1, 8, 8), latent_dim=2)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=3e-2, schedule="cosine",
-                         warmup=0.1, grad_clip=5.0, checkpoint_every=args.checkpoint_every, val_fraction=0.0,
-                         device="cpu")
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=3e-2,
+        schedule="cosine",
+        warmup=0.1,
+        grad_clip=5.0,
+        checkpoint_every=args.checkpoint_every,
+        val_fraction=0.0,
+        device="cpu",
+    )
     Trainer(model, config, out_dir=args.out, callbacks=[killer], progress=False).fit(data(), resume=args.resume)
     rank = os.environ.get("RANK", "0")
     weights = {k: v.contiguous() for k, v in model.state_dict().items()}

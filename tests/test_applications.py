@@ -203,8 +203,17 @@ def test_cli_encode_writes_codes_and_labels(files: dict[str, Path], tmp_path: Pa
 def test_cli_detect_reports_and_saves(files: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "detector.json"
     result = run(
-        "detect", files["linear"], "--dataset", files["data"], "--anomalous-class", 1, "--quantile", 0.95,
-        "--out", out, "--json",
+        "detect",
+        files["linear"],
+        "--dataset",
+        files["data"],
+        "--anomalous-class",
+        1,
+        "--quantile",
+        0.95,
+        "--out",
+        out,
+        "--json",
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -235,8 +244,21 @@ def test_cli_denoise_and_generate_write_pictures(files: dict[str, Path], tmp_pat
         (("encode", "{linear}", "--dataset", "{images}", "--out", "{tmp}/c.csv"), "unknown file type '.csv'"),
         (("detect", "{linear}", "--dataset", "{images}", "--anomalous-class", "1"), "needs labels"),
         (("detect", "{linear}", "--dataset", "{data}", "--calibrate-limit", "10"), "at least 100 normal samples"),
-        (("denoise", "{linear}", "--dataset", "{images}", "--noise", "masking", "--level", "2", "--out", "{tmp}/d.png"),
-         "between 0 and 1"),
+        (
+            (
+                "denoise",
+                "{linear}",
+                "--dataset",
+                "{images}",
+                "--noise",
+                "masking",
+                "--level",
+                "2",
+                "--out",
+                "{tmp}/d.png",
+            ),
+            "between 0 and 1",
+        ),
     ],
 )
 def test_cli_mistakes_are_one_line(files: dict[str, Path], tmp_path: Path, args: tuple[str, ...], message: str) -> None:

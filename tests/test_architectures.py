@@ -250,7 +250,7 @@ def test_vae_outputs_samples_and_bounds() -> None:
     model.eval()
 
     samples = model.sample(5, generator=torch.Generator().manual_seed(0))
-    assert samples.shape == (5, 1, 28, 28) and 0 <= samples.min() and samples.max() <= 1
+    assert samples.shape == (5, 1, 28, 28) and samples.min() >= 0 and samples.max() <= 1
     assert torch.equal(samples, model.sample(5, generator=torch.Generator().manual_seed(0)))
 
     g = torch.Generator().manual_seed(0)
@@ -294,7 +294,7 @@ def test_conv_handles_other_image_shapes(shape: tuple[int, ...]) -> None:
     x = batch(model, 4)
     out = model(x)
     assert out.reconstruction.shape == x.shape and out.latent.shape == (4, 5)
-    assert 0 <= out.reconstruction.min() and out.reconstruction.max() <= 1
+    assert out.reconstruction.min() >= 0 and out.reconstruction.max() <= 1
 
 
 def test_conv_rejects_vector_inputs() -> None:

@@ -19,14 +19,36 @@ from aezoo.evaluation import evaluate
 def test_bundle_writes_metrics_figures_and_a_card(shared_data_copy: Path, tmp_path: Path) -> None:
     out = tmp_path / "lin"
     train = load_dataset("mnist", "train", root=shared_data_copy).subset(2000)
-    aezoo.Trainer(aezoo.create("linear"), aezoo.TrainConfig(epochs=1, batch_size=200), out_dir=out,
-                  progress=False).fit(train)
-    result = CliRunner().invoke(cli, ["bundle", str(out), "--name", "linear-mnist", "--data-dir", str(shared_data_copy),
-                                      "--reproduce", "aezoo train linear --out X", "--reproduce", "aezoo bundle X"])
+    aezoo.Trainer(aezoo.create("linear"), aezoo.TrainConfig(epochs=1, batch_size=200), out_dir=out, progress=False).fit(
+        train
+    )
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bundle",
+            str(out),
+            "--name",
+            "linear-mnist",
+            "--data-dir",
+            str(shared_data_copy),
+            "--reproduce",
+            "aezoo train linear --out X",
+            "--reproduce",
+            "aezoo bundle X",
+        ],
+    )
     assert result.exit_code == 0, result.output
     names = {p.name for p in out.iterdir()}
-    assert {"model.safetensors", "config.json", "README.md", "metrics.json", "eval.json", "reconstructions.png",
-            "loss_curve.png", "latent_map.png"} <= names
+    assert {
+        "model.safetensors",
+        "config.json",
+        "README.md",
+        "metrics.json",
+        "eval.json",
+        "reconstructions.png",
+        "loss_curve.png",
+        "latent_map.png",
+    } <= names
     assert not any(n.startswith("checkpoint") for n in names)
     metrics = json.loads((out / "metrics.json").read_text())
     card = ModelCard.load(out / "README.md")

@@ -12,7 +12,11 @@ from torch import Tensor
 import aezoo
 from aezoo.models.linear import LinearAE, LinearConfig
 from aezoo.testing.conformance import (
-    CHECKS, ConformanceError, check_architecture, conformance_cases, conformance_parametrize,
+    CHECKS,
+    ConformanceError,
+    check_architecture,
+    conformance_cases,
+    conformance_parametrize,
 )
 
 SMALL = (1, 8, 8)

@@ -68,7 +68,7 @@ def test_builtin_figures(builtin: dict[tuple[str, str], DeviceDataset], key: tup
     assert ds.x.shape == (n, 1, 28, 28) and ds.x.dtype == torch.float32
     assert ds.y is not None and ds.y.dtype == torch.int64 and ds.y.shape == (n,)
     assert round(ds.x.mean().item(), 4) == mean
-    assert 0.0 <= ds.x.min().item() and ds.x.max().item() <= 1.0
+    assert ds.x.min().item() >= 0.0 and ds.x.max().item() <= 1.0
     if first is not None:
         assert ds.y[:10].tolist() == first
     assert ds.preprocessing.scale == pytest.approx(1 / 255) and ds.preprocessing.mean is None
@@ -339,8 +339,10 @@ def test_batches_cover_every_index_once_and_reproduce() -> None:
     ds = DeviceDataset(torch.arange(103.0).view(103, 1))
     for drop_last in (False, True):
         seen = torch.cat(list(ds.batches(10, generator=torch.Generator().manual_seed(1), drop_last=drop_last)))
-        assert len(seen) == (100 if drop_last else 103) == ds.num_batches(10, drop_last=drop_last) * 10 - (
-            0 if drop_last else 7
+        assert (
+            len(seen)
+            == (100 if drop_last else 103)
+            == ds.num_batches(10, drop_last=drop_last) * 10 - (0 if drop_last else 7)
         )
         assert len(set(seen.flatten().tolist())) == len(seen)
     first = [b.flatten().tolist() for b in ds.batches(10, generator=torch.Generator().manual_seed(5))]

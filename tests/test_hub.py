@@ -33,8 +33,9 @@ def _builtin_architectures_only(monkeypatch) -> None:
 def _model_dir(root: Path, seed: int) -> Path:
     torch.manual_seed(seed)
     model = aezoo.create("linear")
-    d = model.save_pretrained(root / f"model{seed}", training={"command": "aezoo train linear", "seed": seed},
-                              dataset="mnist")
+    d = model.save_pretrained(
+        root / f"model{seed}", training={"command": "aezoo train linear", "seed": seed}, dataset="mnist"
+    )
     (d / "metrics.json").write_text(json.dumps(METRICS))
     (d / "loss.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     return d
@@ -46,8 +47,16 @@ def _outputs(model: aezoo.Autoencoder) -> torch.Tensor:
 
 
 def _entry(repo: str, commit: str, sha: str, name: str = "linear-test") -> Pretrained:
-    return Pretrained(name=name, architecture="linear", repo_id=repo, revision=commit, sha256=sha,
-                      config={"latent_dim": 2}, dataset="mnist", metrics=METRICS)
+    return Pretrained(
+        name=name,
+        architecture="linear",
+        repo_id=repo,
+        revision=commit,
+        sha256=sha,
+        config={"latent_dim": 2},
+        dataset="mnist",
+        metrics=METRICS,
+    )
 
 
 @pytest.fixture
@@ -68,7 +77,13 @@ def test_publish_pull_load_bit_identical(published, local_hub) -> None:
     assert local_hub.commits(repo)[:2] == [c2, c1]
     path = pull(f"{repo}@{c2}")
     assert sorted(p.name for p in path.iterdir()) == [
-        ".gitattributes", "README.md", "config.json", "loss.png", "metrics.json", "model.safetensors"]
+        ".gitattributes",
+        "README.md",
+        "config.json",
+        "loss.png",
+        "metrics.json",
+        "model.safetensors",
+    ]
     assert (path / WEIGHTS_NAME).read_bytes() == (d2 / WEIGHTS_NAME).read_bytes()
     loaded = aezoo.load(f"hf-hub:{repo}@{c2}")
     assert torch.equal(_outputs(loaded), _outputs(aezoo.load(d2)))
@@ -95,8 +110,9 @@ def test_cli_publish_and_pull(local_hub, hub_token, tmp_path, monkeypatch) -> No
     monkeypatch.delenv("HF_TOKEN")  # the token comes from --token only
     d = _model_dir(tmp_path, 3)
     runner = CliRunner()
-    result = runner.invoke(cli, ["publish", str(d), "--repo", "org/cli", "--token", hub_token,
-                                 "--branch", "dev", "--message", "first"])
+    result = runner.invoke(
+        cli, ["publish", str(d), "--repo", "org/cli", "--token", hub_token, "--branch", "dev", "--message", "first"]
+    )
     assert result.exit_code == 0, result.output
     commit, pinned = result.stdout.split()
     assert pinned == f"hf-hub:org/cli@{commit}" and local_hub.commits("org/cli", "dev")[0] == commit

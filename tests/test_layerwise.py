@@ -38,8 +38,15 @@ def run(mnist, tmp_path_factory: pytest.TempPathFactory) -> dict:
     unrolled = engine.unroll(train.shape)  # rebuilt from the kept stages: the model before fine-tuning
     unrolled.preprocessing = train.preprocessing
     before = evaluate(unrolled, test)["mse"]
-    return {"engine": engine, "unrolled": unrolled, "before": before, "model": model, "report": report,
-            "out": out, "test": test}
+    return {
+        "engine": engine,
+        "unrolled": unrolled,
+        "before": before,
+        "model": model,
+        "report": report,
+        "out": out,
+        "test": test,
+    }
 
 
 def test_each_stage_loss_falls(run) -> None:
@@ -115,8 +122,16 @@ def test_codes_are_computed_once_per_stage_and_stay_on_the_device(mnist, monkeyp
 @pytest.mark.parametrize("kind", ["denoising", "sparse", "tied", ("plain", "denoising", "tied")])
 def test_stage_kinds_run(mnist, kind) -> None:
     train, _ = mnist
-    cfg = LayerwiseConfig(dims=DIMS, kind=kind, layer_epochs=2, layer_lr=1e-2, batch_size=64,
-                          finetune_epochs=0, init="transpose", device="cpu")
+    cfg = LayerwiseConfig(
+        dims=DIMS,
+        kind=kind,
+        layer_epochs=2,
+        layer_lr=1e-2,
+        batch_size=64,
+        finetune_epochs=0,
+        init="transpose",
+        device="cpu",
+    )
     engine = LayerwisePretrainer(cfg, progress=False)
     model, report = engine.fit(train.subset(512))
     kinds = cfg.kinds
@@ -138,9 +153,28 @@ def test_cli_pretrain_then_load(shared_data_copy, tmp_path) -> None:
     from aezoo.cli.main import cli
 
     out = tmp_path / "cli"
-    args = ["pretrain", "--dims", "784,16,4", "--dataset", "mnist", "--data-dir", str(shared_data_copy),
-            "--limit", "300", "--layer-epochs", "1", "--finetune-epochs", "1", "--batch-size", "64",
-            "--device", "cpu", "--quiet", "--out", str(out)]
+    args = [
+        "pretrain",
+        "--dims",
+        "784,16,4",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(shared_data_copy),
+        "--limit",
+        "300",
+        "--layer-epochs",
+        "1",
+        "--finetune-epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "stage 2 16->4 plain" in result.output
@@ -160,8 +194,18 @@ def test_cli_pretrain_then_load(shared_data_copy, tmp_path) -> None:
 def test_cli_bad_input_is_one_line(shared_data_copy, tmp_path, args, message) -> None:
     from aezoo.cli.main import cli
 
-    base = ["pretrain", "--data-dir", str(shared_data_copy), "--limit", "64", "--device", "cpu", "--quiet",
-            "--out", str(tmp_path / "x")]
+    base = [
+        "pretrain",
+        "--data-dir",
+        str(shared_data_copy),
+        "--limit",
+        "64",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(tmp_path / "x"),
+    ]
     result = CliRunner().invoke(cli, base + args)
     assert result.exit_code == 1, result.output
     assert message in result.output and result.output.count("\n") == 1 and "Traceback" not in result.output

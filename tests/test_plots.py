@@ -26,8 +26,11 @@ def _png_size(path: Path) -> tuple[int, int]:
 @pytest.mark.parametrize(
     "history",
     [
-        {"epoch": [1, 2, 3], "train": {"loss": [0.3, 0.2, 0.1], "reconstruction": [0.3, 0.2, 0.1]},
-         "val": {"loss": [0.35, 0.25, 0.2]}},
+        {
+            "epoch": [1, 2, 3],
+            "train": {"loss": [0.3, 0.2, 0.1], "reconstruction": [0.3, 0.2, 0.1]},
+            "val": {"loss": [0.35, 0.25, 0.2]},
+        },
         {"train": {"loss": [torch.tensor(1.0), torch.tensor(-0.5)], "note": "x"}, "val": None},
         [{"epoch": 1, "train": {"loss": 0.5}}, {"epoch": 2, "train": {"loss": 0.4}}],
         {"train_loss": [1.0, 0.5], "val_loss": [1.1, 0.6], "epoch": [1, 2]},

@@ -28,8 +28,10 @@ def test_example_plugin_joins_the_zoo(tmp_path: Path, monkeypatch: pytest.Monkey
     runner = CliRunner()
     listing = runner.invoke(cli, ["list"])
     assert listing.exit_code == 0
-    assert any(line.startswith("contractive ") and line.endswith("[aezoo-contractive 0.1.0]")
-               for line in listing.output.splitlines()), listing.output
+    assert any(
+        line.startswith("contractive ") and line.endswith("[aezoo-contractive 0.1.0]")
+        for line in listing.output.splitlines()
+    ), listing.output
     plugins = runner.invoke(cli, ["plugins"])
     assert re.search(r"^contractive +aezoo-contractive 0\.1\.0  loaded", plugins.output, re.M), plugins.output
     check_architecture("contractive", config_overrides={"input_shape": (1, 8, 8), "latent_dim": 8})
@@ -53,7 +55,9 @@ class FutureAE(aezoo.Autoencoder):
 
 
 def test_plugin_for_another_api_version_is_skipped_and_reported(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_registry: None,
 ) -> None:
     (tmp_path / "aezoo_future.py").write_text(_FUTURE)
     write_dist_info(tmp_path, "aezoo-future", "0.1", {"future": "aezoo_future:FutureAE"})

@@ -136,9 +136,10 @@ def test_publish_a_pretrained_name_to_its_default_repo(local_hub, hub_token) -> 
     name = "linear-mnist"
     commit = aezoo.publish(name, token=hub_token)
     entry = aezoo.get_pretrained(name)
-    assert local_hub.file_bytes(entry.repo_id, "model.safetensors", revision=commit) == (
-        bundle_of(name) / "model.safetensors"
-    ).read_bytes()
+    assert (
+        local_hub.file_bytes(entry.repo_id, "model.safetensors", revision=commit)
+        == (bundle_of(name) / "model.safetensors").read_bytes()
+    )
     model = aezoo.load(f"hf-hub:{entry.repo_id}@{commit}")
     x = torch.rand(4, 1, 28, 28)
     assert torch.equal(model(x).reconstruction, aezoo.load(name)(x).reconstruction)

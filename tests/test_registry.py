@@ -65,7 +65,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None) 
 
 def test_builtins_are_registered_through_entry_points() -> None:
     names = set(aezoo.list_models())
-    assert BUILTINS <= names
+    assert names >= BUILTINS
     records = {r.name: r for r in aezoo.plugins()}
     for name in BUILTINS:
         assert records[name].builtin and records[name].distribution == "aezoo"
@@ -104,7 +104,9 @@ def test_info_reports_size_and_shapes() -> None:
 
 def test_plugin_distribution_joins_the_zoo(site: Path) -> None:
     make_distribution(
-        site, "aezoo-fake", {"fakeae": "aezoo_fake_ok:FakeAE"},
+        site,
+        "aezoo-fake",
+        {"fakeae": "aezoo_fake_ok:FakeAE"},
         {"aezoo_fake_ok": PLUGIN_MODULE.format(cls="FakeAE", arch="fakeae", api=aezoo.PLUGIN_API_VERSION)},
         version="1.2.3",
     )
@@ -117,7 +119,8 @@ def test_plugin_distribution_joins_the_zoo(site: Path) -> None:
 
 def test_broken_plugins_are_reported_not_fatal(site: Path) -> None:
     make_distribution(
-        site, "aezoo-fake-broken",
+        site,
+        "aezoo-fake-broken",
         {
             "broken": "aezoo_fake_broken:Model",  # raises at import
             "notamodel": "aezoo_fake_notmodel:thing",  # not an Autoencoder
@@ -134,7 +137,7 @@ def test_broken_plugins_are_reported_not_fatal(site: Path) -> None:
     with pytest.warns(aezoo.PluginWarning) as caught:
         names = aezoo.list_models()
     assert len(caught) == 4
-    assert BUILTINS <= set(names)
+    assert set(names) >= BUILTINS
     assert not {"broken", "notamodel", "future"} & set(names)
     records = {(r.name, r.distribution): r for r in aezoo.plugins()}
     assert records[("broken", "aezoo-fake-broken")].status == "failed"
@@ -162,7 +165,9 @@ def test_name_collision_between_plugins_keeps_the_first(site: Path) -> None:
 
 def test_autoload_can_be_disabled(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_distribution(
-        site, "aezoo-fake", {"fakeae": "aezoo_fake_off:FakeAE"},
+        site,
+        "aezoo-fake",
+        {"fakeae": "aezoo_fake_off:FakeAE"},
         {"aezoo_fake_off": PLUGIN_MODULE.format(cls="FakeAE", arch="fakeae", api=aezoo.PLUGIN_API_VERSION)},
     )
     monkeypatch.setenv(registry.DISABLE_AUTOLOAD_ENV, "1")

@@ -17,8 +17,13 @@ from aezoo.testing.conformance import check_architecture
 def test_generates_the_package(tmp_path: Path) -> None:
     root = new_plugin("aezoo-demo", tmp_path / "aezoo-demo")
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-    assert files == ["README.md", "aezoo_demo/__init__.py", "aezoo_demo/model.py", "pyproject.toml",
-                     "tests/test_conformance.py"]
+    assert files == [
+        "README.md",
+        "aezoo_demo/__init__.py",
+        "aezoo_demo/model.py",
+        "pyproject.toml",
+        "tests/test_conformance.py",
+    ]
     pyproject = (root / "pyproject.toml").read_text()
     assert 'name = "aezoo-demo"' in pyproject
     assert '[project.entry-points."aezoo.architectures"]\ndemo = "aezoo_demo.model:DemoAE"' in pyproject
@@ -29,7 +34,9 @@ def test_generates_the_package(tmp_path: Path) -> None:
 
 
 def test_generated_plugin_registers_and_conforms(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_registry: None,
 ) -> None:
     root = new_plugin("aezoo-demo", tmp_path / "aezoo-demo", arch_name="demo_ae")
     site = tmp_path / "site"
@@ -47,8 +54,12 @@ def test_generated_plugin_registers_and_conforms(
 
 
 def test_names() -> None:
-    assert plugin_names("aezoo-my-ae") == {"distribution": "aezoo-my-ae", "package": "aezoo_my_ae",
-                                           "arch": "my_ae", "camel": "MyAe"}
+    assert plugin_names("aezoo-my-ae") == {
+        "distribution": "aezoo-my-ae",
+        "package": "aezoo_my_ae",
+        "arch": "my_ae",
+        "camel": "MyAe",
+    }
     assert plugin_names("Aezoo.Foo", "bar")["package"] == "aezoo_foo"
 
 

@@ -74,8 +74,12 @@ class _Stuck(LinearAE):
 def test_early_stopping_stops_after_patience_epochs() -> None:
     model = _Stuck(aezoo.create("linear").config)
     seen = []
-    history = Trainer(model, TrainConfig(epochs=10, patience=2, batch_size=128), progress=False,
-                      callbacks=[lambda e: seen.append(e.epoch) if e.kind == "epoch" else None]).fit(toy(256))
+    history = Trainer(
+        model,
+        TrainConfig(epochs=10, patience=2, batch_size=128),
+        progress=False,
+        callbacks=[lambda e: seen.append(e.epoch) if e.kind == "epoch" else None],
+    ).fit(toy(256))
     assert history.stopped_early and history.epoch == [1, 2, 3] and history.best_epoch == 1
     assert seen == [0, 1, 2]
 
@@ -106,8 +110,9 @@ def test_resume_errors_say_what_differs(tmp_path: Path) -> None:
             toy(128), resume=True
         )
     with pytest.raises(TrainingError, match="model latent_dim 2 .checkpoint. vs 3"):
-        Trainer(aezoo.create("linear", latent_dim=3), TrainConfig(epochs=1), out_dir=tmp_path / "run",
-                progress=False).fit(toy(128), resume=True)
+        Trainer(
+            aezoo.create("linear", latent_dim=3), TrainConfig(epochs=1), out_dir=tmp_path / "run", progress=False
+        ).fit(toy(128), resume=True)
 
 
 def test_an_interrupted_checkpoint_write_falls_back_to_the_previous_pair(tmp_path: Path) -> None:
@@ -127,15 +132,25 @@ def test_an_interrupted_checkpoint_write_falls_back_to_the_previous_pair(tmp_pat
 # ---------------------------------------------------------------------------- subprocess runs
 def _script(out: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, str(SCRIPT), str(out), *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(out), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _torchrun(out: Path, *args: str) -> subprocess.Popen:
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([str(torchrun), "--standalone", "--nproc_per_node", "2", str(SCRIPT), str(out), *args],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [str(torchrun), "--standalone", "--nproc_per_node", "2", str(SCRIPT), str(out), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait(p: subprocess.Popen, expect: int = 0) -> None:
@@ -187,8 +202,24 @@ def test_cli_trains_on_a_npy_file(tmp_path: Path) -> None:
     images = (torch.sigmoid(toy(256).x * 20) * 255).to(torch.uint8).squeeze(1).numpy()
     np.save(tmp_path / "toy.npy", images)
     out = tmp_path / "run"
-    result = CliRunner().invoke(cli, ["train", "linear", "--dataset", str(tmp_path / "toy.npy"), "--epochs", "1",
-                                      "--out", str(out), "--device", "cpu", "--set", "latent_dim=3", "-q"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "linear",
+            "--dataset",
+            str(tmp_path / "toy.npy"),
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--set",
+            "latent_dim=3",
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.output and "final val loss:" in result.output
     assert aezoo.load(out).latent_dim == 3
@@ -199,8 +230,25 @@ def test_cli_trains_on_a_npy_file(tmp_path: Path) -> None:
 
 def test_cli_trains_on_mnist_and_resumes(tmp_path: Path, shared_data_copy: Path) -> None:
     out = tmp_path / "mnist"
-    args = ["train", "linear", "--dataset", "mnist", "--data-dir", str(shared_data_copy), "--limit", "512",
-            "--epochs", "1", "--batch-size", "256", "--out", str(out), "-q", "--device", "cpu"]
+    args = [
+        "train",
+        "linear",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(shared_data_copy),
+        "--limit",
+        "512",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "256",
+        "--out",
+        str(out),
+        "-q",
+        "--device",
+        "cpu",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert json.loads((out / "config.json").read_text())["training"]["num_train_samples"] == 461
@@ -213,8 +261,19 @@ def test_cli_trains_on_mnist_and_resumes(tmp_path: Path, shared_data_copy: Path)
 
 def test_cli_bad_set_key_is_one_line_error(tmp_path: Path) -> None:
     np.save(tmp_path / "toy.npy", np.zeros((16, 28, 28), np.uint8))
-    result = CliRunner().invoke(cli, ["train", "linear", "--dataset", str(tmp_path / "toy.npy"), "--out",
-                                      str(tmp_path / "run"), "--set", "latnet_dim=3"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "linear",
+            "--dataset",
+            str(tmp_path / "toy.npy"),
+            "--out",
+            str(tmp_path / "run"),
+            "--set",
+            "latnet_dim=3",
+        ],
+    )
     assert result.exit_code == 1
     assert "latnet_dim" in result.output and "latent_dim" in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output

@@ -78,8 +78,10 @@ def main() -> None:
 
 def table(entries: dict) -> str:
     """Markdown: each bundle's test metrics, next to what the card's hardware and time say."""
-    rows = ["| name | architecture | code | test MSE | SSE/image | more | trained on | time |",
-            "|---|---|---:|---:|---:|---|---|---:|"]
+    rows = [
+        "| name | architecture | code | test MSE | SSE/image | more | trained on | time |",
+        "|---|---|---:|---:|---:|---|---|---:|",
+    ]
     for name, e in entries.items():
         m = e["metrics"]
         config = json.loads((ROOT / "weights" / name / "config.json").read_text())
@@ -92,8 +94,10 @@ def table(entries: dict) -> str:
             more.append(f"PSNR noisy {m['psnr_noisy']:.1f} → {m['psnr_denoised']:.1f} dB")
         hw = str(training.get("hardware", "")).split(",")[0]
         minutes = (config.get("layerwise") or training).get("wall_s", training.get("wall_time_s", 0)) / 60
-        rows.append(f"| `{name}` | {e['architecture']} | {code} | {m['mse']:.5f} | {m['sse_per_image']:.2f} | "
-                    f"{'; '.join(more)} | {hw} | {minutes:.1f} min |")
+        rows.append(
+            f"| `{name}` | {e['architecture']} | {code} | {m['mse']:.5f} | {m['sse_per_image']:.2f} | "
+            f"{'; '.join(more)} | {hw} | {minutes:.1f} min |"
+        )
     return "\n".join(rows)
 
 

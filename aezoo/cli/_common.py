@@ -23,7 +23,10 @@ def data_options(f: F) -> F:
         help="Where datasets live (default: $AEZOO_DATA, then the aezoo cache directory).",
     )(f)
     f = click.option(
-        "--dataset", "-d", default="mnist", show_default=True,
+        "--dataset",
+        "-d",
+        default="mnist",
+        show_default=True,
         help="mnist, fashion-mnist, cifar10, or a path to your own data (image folder, .npy/.npz/.pt, .csv).",
     )(f)
     return f
@@ -55,7 +58,10 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
 
 def set_option(f: F) -> F:
     return click.option(
-        "--set", "sets", multiple=True, metavar="KEY=VALUE",
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="KEY=VALUE",
         help="Override a model config field (repeatable), e.g. --set latent_dim=8.",
     )(f)
 

@@ -54,7 +54,10 @@ def _echo_metrics(metrics: dict[str, Any], as_json: bool) -> None:
 @click.command("encode")
 @click.argument("model", metavar="MODEL_OR_DIR")
 @click.option(
-    "--out", "-o", type=click.Path(dir_okay=False), required=True,
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False),
+    required=True,
     help="Codes file: .npy (labels beside it in NAME.labels.npy), .npz, .pt or .safetensors "
     "(keys 'features' and 'labels', readable as --dataset).",
 )
@@ -64,8 +67,14 @@ def _echo_metrics(metrics: dict[str, Any], as_json: bool) -> None:
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1000, show_default=True)
 @device_option
 def encode_cmd(
-    model: str, out: str, dataset: str, data_dir: str | None, split: str, limit: int | None,
-    batch_size: int, device: str,
+    model: str,
+    out: str,
+    dataset: str,
+    data_dir: str | None,
+    split: str,
+    limit: int | None,
+    batch_size: int,
+    device: str,
 ) -> None:
     """Write MODEL_OR_DIR's codes of a dataset split (dimensionality reduction), with the labels.
 
@@ -123,16 +132,23 @@ def _write_codes(out: Path, codes: Tensor, labels: Tensor | None) -> list[Path]:
 @click.argument("model", metavar="MODEL_OR_DIR")
 @data_options
 @click.option("--calibrate-split", default="train", show_default=True, help="Normal data to set the threshold on.")
-@click.option("--calibrate-limit", type=click.IntRange(min=1), default=None, help="Calibrate on the first N normal samples.")
+@click.option(
+    "--calibrate-limit", type=click.IntRange(min=1), default=None, help="Calibrate on the first N normal samples."
+)
 @click.option("--split", default="test", show_default=True, help="The split to detect anomalies in.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Score the first N samples of --split only.")
 @click.option(
-    "--quantile", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.99, show_default=True,
+    "--quantile",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.99,
+    show_default=True,
     help="Threshold = this quantile of the normal errors (false-positive rate about 1 - quantile).",
 )
 @click.option("--score", default="mse", show_default=True, help="Per-sample error: mse, mae or sse.")
 @click.option(
-    "--anomalous-class", type=int, default=None,
+    "--anomalous-class",
+    type=int,
+    default=None,
     help="Treat this label as anomalous and the rest as normal: calibrate on the rest, report AUC/precision/recall.",
 )
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1000, show_default=True)
@@ -140,9 +156,20 @@ def _write_codes(out: Path, codes: Tensor, labels: Tensor | None) -> list[Path]:
 @device_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
 def detect_cmd(
-    model: str, dataset: str, data_dir: str | None, calibrate_split: str, calibrate_limit: int | None,
-    split: str, limit: int | None, quantile: float, score: str, anomalous_class: int | None, batch_size: int,
-    out: str | None, device: str, as_json: bool,
+    model: str,
+    dataset: str,
+    data_dir: str | None,
+    calibrate_split: str,
+    calibrate_limit: int | None,
+    split: str,
+    limit: int | None,
+    quantile: float,
+    score: str,
+    anomalous_class: int | None,
+    batch_size: int,
+    out: str | None,
+    device: str,
+    as_json: bool,
 ) -> None:
     """Anomaly detection by reconstruction error: calibrate a threshold on normal data, then flag.
 
@@ -199,7 +226,10 @@ def _labels(ds: DeviceDataset, where: str) -> Tensor:
 @data_options
 @click.option("--split", default="test", show_default=True, help="Which split to take the inputs from.")
 @click.option(
-    "--noise", type=click.Choice(["auto", "masking", "gaussian"]), default="auto", show_default=True,
+    "--noise",
+    type=click.Choice(["auto", "masking", "gaussian"]),
+    default="auto",
+    show_default=True,
     help="auto: the model's own corrupt(x) when it has one (a trained denoiser), else masking at --level.",
 )
 @click.option("--level", type=float, default=0.25, show_default=True, help="Masked fraction, or Gaussian std.")
@@ -208,8 +238,17 @@ def _labels(ds: DeviceDataset, where: str) -> Tensor:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
 @device_option
 def denoise_cmd(
-    model: str, out: str, dataset: str, data_dir: str | None, split: str, noise: str, level: float, n: int,
-    limit: int, seed: int, device: str,
+    model: str,
+    out: str,
+    dataset: str,
+    data_dir: str | None,
+    split: str,
+    noise: str,
+    level: float,
+    n: int,
+    limit: int,
+    seed: int,
+    device: str,
 ) -> None:
     """Corrupt test inputs, let MODEL_OR_DIR reconstruct them; draw clean / noisy / denoised rows
     and print the PSNR before and after.
@@ -220,8 +259,7 @@ def denoise_cmd(
     """
     from aezoo import plots
     from aezoo.applications import _seeded, add_noise, denoise, psnr
-    from aezoo.evaluation import model_inputs
-    from aezoo.evaluation import format_table
+    from aezoo.evaluation import format_table, model_inputs
 
     net = _model(model, device)
     x = model_inputs(net, _data(dataset, split, data_dir, str(net.device), max(limit, n)))
@@ -235,12 +273,16 @@ def denoise_cmd(
     label = "the model's own noise" if use_model_noise else f"{kind} noise, level {level}"
     path = plots._image_rows(rows, out, ["clean", "noisy", "denoised"], f"{net.architecture}: denoising ({label})")
     m = min(limit, len(x))
-    click.echo(format_table({
-        "noise": label,
-        "n": m,
-        "psnr_noisy": float(psnr(noisy[:m], x[:m]).mean()),
-        "psnr_denoised": float(psnr(denoised[:m], x[:m]).mean()),
-    }))
+    click.echo(
+        format_table(
+            {
+                "noise": label,
+                "n": m,
+                "psnr_noisy": float(psnr(noisy[:m], x[:m]).mean()),
+                "psnr_denoised": float(psnr(denoised[:m], x[:m]).mean()),
+            }
+        )
+    )
     click.echo(f"wrote {path}")
 
 

@@ -12,12 +12,29 @@ from ._common import data_options, invocation
 @click.option("--name", required=True, help="The model's published name, e.g. conv-mnist (repo aezoo/NAME by default).")
 @data_options
 @click.option("--repo", default=None, help="Hub repository for the card's load instructions [default: aezoo/NAME].")
-@click.option("--nll-samples", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Importance samples for the NLL of models that estimate one (e.g. vae).")
-@click.option("--reproduce", "reproduce", multiple=True, metavar="COMMAND",
-              help="A command that reproduces the directory, in order (repeatable); the card lists them.")
-def bundle_cmd(directory: str, name: str, dataset: str, data_dir: str | None, repo: str | None, nll_samples: int,
-               reproduce: tuple[str, ...]) -> None:
+@click.option(
+    "--nll-samples",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Importance samples for the NLL of models that estimate one (e.g. vae).",
+)
+@click.option(
+    "--reproduce",
+    "reproduce",
+    multiple=True,
+    metavar="COMMAND",
+    help="A command that reproduces the directory, in order (repeatable); the card lists them.",
+)
+def bundle_cmd(
+    directory: str,
+    name: str,
+    dataset: str,
+    data_dir: str | None,
+    repo: str | None,
+    nll_samples: int,
+    reproduce: tuple[str, ...],
+) -> None:
     """Evaluate DIRECTORY on its test split; write metrics.json, eval.json, figures and the README.md card.
 
     \b
@@ -27,7 +44,14 @@ def bundle_cmd(directory: str, name: str, dataset: str, data_dir: str | None, re
     from aezoo.bundle import bundle
 
     commands = list(reproduce) or [invocation(click.get_current_context())]
-    metrics = bundle(directory, name=name, dataset=dataset, data_dir=data_dir, repo_id=repo,
-                     nll_samples=nll_samples, reproduce=commands)
+    metrics = bundle(
+        directory,
+        name=name,
+        dataset=dataset,
+        data_dir=data_dir,
+        repo_id=repo,
+        nll_samples=nll_samples,
+        reproduce=commands,
+    )
     click.echo(", ".join(f"{k}={v:.5g}" for k, v in sorted(metrics.items())))
     click.echo(f"bundled {directory} (metrics.json, eval.json, figures, README.md)")

@@ -32,7 +32,10 @@ def _load(model: str, dataset: str, split: str, data_dir: str | None, device: st
 @click.option("--split", default="test", show_default=True, help="Which split to evaluate on.")
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option(
-    "--nll-samples", type=click.IntRange(min=0), default=0, show_default=True,
+    "--nll-samples",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
     help="Importance samples for the NLL of models that estimate one (e.g. vae); 0 skips it.",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate on the first N samples only.")
@@ -40,8 +43,16 @@ def _load(model: str, dataset: str, split: str, data_dir: str | None, device: st
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON instead of a table.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the metrics to this JSON file.")
 def eval_cmd(
-    model: str, dataset: str, data_dir: str | None, split: str, batch_size: int, nll_samples: int,
-    limit: int | None, device: str, as_json: bool, out: str | None,
+    model: str,
+    dataset: str,
+    data_dir: str | None,
+    split: str,
+    batch_size: int,
+    nll_samples: int,
+    limit: int | None,
+    device: str,
+    as_json: bool,
+    out: str | None,
 ) -> None:
     """Evaluate MODEL_OR_DIR (a pretrained name, a model directory or hf-hub:ORG/NAME) on a test split.
 

@@ -7,14 +7,20 @@ import click
 
 @click.command("publish")
 @click.argument("model_or_dir")
-@click.option("--repo", "repo_id", default=None, metavar="ORG/NAME",
-              help="Hub repository (default for a pretrained name: its repo).")
+@click.option(
+    "--repo",
+    "repo_id",
+    default=None,
+    metavar="ORG/NAME",
+    help="Hub repository (default for a pretrained name: its repo).",
+)
 @click.option("--private", is_flag=True, help="Create the repository as private.")
 @click.option("--branch", default=None, help="Commit to this branch (created from main if needed).")
 @click.option("--token", default=None, help="Hugging Face token (default: HF_TOKEN or `hf auth login`). Never printed.")
 @click.option("--message", "-m", default=None, help="Commit message.")
-def publish_cmd(model_or_dir: str, repo_id: str | None, private: bool, branch: str | None, token: str | None,
-                message: str | None) -> None:
+def publish_cmd(
+    model_or_dir: str, repo_id: str | None, private: bool, branch: str | None, token: str | None, message: str | None
+) -> None:
     """Publish MODEL_OR_DIR (a model directory or a pretrained name) to the Hub in one commit.
 
     Prints the commit hash and the pinned name to load it with.

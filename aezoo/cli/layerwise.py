@@ -11,7 +11,9 @@ def _ints(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, 
     try:
         dims = tuple(int(v) for v in value.split(","))
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers, e.g. 784,1000,500,250,30") from None
+        raise click.BadParameter(
+            f"{value!r} is not a comma-separated list of integers, e.g. 784,1000,500,250,30"
+        ) from None
     if len(dims) < 2 or min(dims) < 1:
         raise click.BadParameter(f"{value!r} needs at least two positive sizes, e.g. 784,1000,500,250,30")
     return dims
@@ -23,38 +25,91 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str | tupl
 
 
 @click.command("pretrain")
-@click.option("--dims", required=True, callback=_ints, help="Layer sizes from the flattened input to the code, e.g. 784,1000,500,250,30.")
+@click.option(
+    "--dims",
+    required=True,
+    callback=_ints,
+    help="Layer sizes from the flattened input to the code, e.g. 784,1000,500,250,30.",
+)
 @data_options
 @click.option("--layer-epochs", type=click.IntRange(min=0), default=10, show_default=True, help="Epochs per stage.")
-@click.option("--finetune-epochs", type=click.IntRange(min=0), default=10, show_default=True, help="Epochs of end-to-end fine-tuning (0: none).")
 @click.option(
-    "--kind", default="plain", show_default=True, callback=_kinds,
+    "--finetune-epochs",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Epochs of end-to-end fine-tuning (0: none).",
+)
+@click.option(
+    "--kind",
+    default="plain",
+    show_default=True,
+    callback=_kinds,
     help="Stage kind, one for all or one per layer (comma-separated): plain, denoising, sparse, tied.",
 )
-@click.option("--noise", type=float, default=0.2, show_default=True, help="Masked fraction of inputs for denoising stages.")
-@click.option("--sparsity", type=float, default=0.05, show_default=True, help="Target mean activation for sparse stages.")
-@click.option("--activation", default="sigmoid", show_default=True, help="Hidden units: sigmoid, relu, elu, tanh, linear.")
+@click.option(
+    "--noise", type=float, default=0.2, show_default=True, help="Masked fraction of inputs for denoising stages."
+)
+@click.option(
+    "--sparsity", type=float, default=0.05, show_default=True, help="Target mean activation for sparse stages."
+)
+@click.option(
+    "--activation", default="sigmoid", show_default=True, help="Hidden units: sigmoid, relu, elu, tanh, linear."
+)
 @click.option("--code-activation", default="linear", show_default=True, help="Units of the code layer.")
-@click.option("--init", type=click.Choice(["decoder", "transpose"]), default="decoder", show_default=True,
-              help="Unrolled decoder from the stage decoders or from the encoder weights transposed.")
+@click.option(
+    "--init",
+    type=click.Choice(["decoder", "transpose"]),
+    default="decoder",
+    show_default=True,
+    help="Unrolled decoder from the stage decoders or from the encoder weights transposed.",
+)
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate of the stages.")
 @click.option("--finetune-lr", type=float, default=1e-3, show_default=True, help="Learning rate of fine-tuning.")
-@click.option("--finetune-set", "finetune_sets", multiple=True, metavar="KEY=VALUE",
-              help="Any other training setting of the fine-tuning (repeatable), e.g. --finetune-set schedule=cosine.")
+@click.option(
+    "--finetune-set",
+    "finetune_sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any other training setting of the fine-tuning (repeatable), e.g. --finetune-set schedule=cosine.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
-@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True,
-              help="auto: bf16 autocast on CUDA, fp32 elsewhere.")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "bf16", "fp32"]),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 autocast on CUDA, fp32 elsewhere.",
+)
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the stages and the fine-tuned model.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Train on the first N samples only.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Model directory to write.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def pretrain_cmd(
-    dims: tuple[int, ...], dataset: str, data_dir: str | None, layer_epochs: int, finetune_epochs: int,
-    kind: str | tuple[str, ...], noise: float, sparsity: float, activation: str, code_activation: str, init: str,
-    batch_size: int, lr: float, finetune_lr: float, finetune_sets: tuple[str, ...], seed: int, device: str, precision: str, compile_: bool,
-    limit: int | None, out: str, quiet: bool,
+    dims: tuple[int, ...],
+    dataset: str,
+    data_dir: str | None,
+    layer_epochs: int,
+    finetune_epochs: int,
+    kind: str | tuple[str, ...],
+    noise: float,
+    sparsity: float,
+    activation: str,
+    code_activation: str,
+    init: str,
+    batch_size: int,
+    lr: float,
+    finetune_lr: float,
+    finetune_sets: tuple[str, ...],
+    seed: int,
+    device: str,
+    precision: str,
+    compile_: bool,
+    limit: int | None,
+    out: str,
+    quiet: bool,
 ) -> None:
     """Pretrain a deep autoencoder layer by layer, unroll it, fine-tune it, save it to --out.
 
@@ -66,12 +121,27 @@ def pretrain_cmd(
     from aezoo.layerwise import LayerwiseConfig, LayerwisePretrainer
 
     config = LayerwiseConfig(
-        dims=dims, kind=kind, noise=noise, sparsity=sparsity, activation=activation, code_activation=code_activation,
-        layer_epochs=layer_epochs, layer_lr=lr, batch_size=batch_size, finetune_epochs=finetune_epochs,
-        finetune_lr=finetune_lr, init=init, seed=seed, device=device, precision=precision, compile=compile_,
+        dims=dims,
+        kind=kind,
+        noise=noise,
+        sparsity=sparsity,
+        activation=activation,
+        code_activation=code_activation,
+        layer_epochs=layer_epochs,
+        layer_lr=lr,
+        batch_size=batch_size,
+        finetune_epochs=finetune_epochs,
+        finetune_lr=finetune_lr,
+        init=init,
+        seed=seed,
+        device=device,
+        precision=precision,
+        compile=compile_,
         finetune=parse_sets(finetune_sets) or None,
     )
-    engine = LayerwisePretrainer(config, progress=not quiet, recipe={"command": invocation(click.get_current_context())})
+    engine = LayerwisePretrainer(
+        config, progress=not quiet, recipe={"command": invocation(click.get_current_context())}
+    )
     train = load_dataset(dataset, "train", root=data_dir, device=engine.device)
     if limit is not None:
         train = train.subset(limit)

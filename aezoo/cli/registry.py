@@ -9,7 +9,9 @@ import click
 
 @click.command("list")
 @click.argument("pattern", required=False)
-@click.option("--pretrained", is_flag=True, help="List pretrained models (with their metrics) instead of architectures.")
+@click.option(
+    "--pretrained", is_flag=True, help="List pretrained models (with their metrics) instead of architectures."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_cmd(pattern: str | None, pretrained: bool, as_json: bool) -> None:
     """List architectures, or pretrained models, whose name matches PATTERN (fnmatch, e.g. 'conv*')."""
@@ -20,12 +22,27 @@ def list_cmd(pattern: str | None, pretrained: bool, as_json: bool) -> None:
         rows = []
         for n in names:
             e = registry.get_pretrained(n)
-            rows.append({"name": n, "architecture": e.architecture, "dataset": e.dataset,
-                         "metrics": dict(e.metrics), "repo_id": e.repo_id, "description": e.description})
+            rows.append(
+                {
+                    "name": n,
+                    "architecture": e.architecture,
+                    "dataset": e.dataset,
+                    "metrics": dict(e.metrics),
+                    "repo_id": e.repo_id,
+                    "description": e.description,
+                }
+            )
     else:
         owners = {r.name: r for r in registry.plugins() if r.status == "loaded"}
-        rows = [{"name": n, "distribution": owners[n].distribution, "version": owners[n].version,
-                 "description": _first_line(registry.get_architecture(n).__doc__)} for n in names]
+        rows = [
+            {
+                "name": n,
+                "distribution": owners[n].distribution,
+                "version": owners[n].version,
+                "description": _first_line(registry.get_architecture(n).__doc__),
+            }
+            for n in names
+        ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -9,27 +9,44 @@ import click
 
 from ._common import data_options, device_option, invocation, parse_sets, set_option
 
+
 @click.command("train")
 @click.argument("arch")
 @data_options
 @click.option("--epochs", "-e", type=int, default=10, show_default=True, help="Passes over the training data.")
-@click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False),
-              help="Directory for the model, history, loss curve and checkpoints.")
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory for the model, history, loss curve and checkpoints.",
+)
 @set_option
 @click.option("--batch-size", "-b", type=int, default=None, help="Samples per step and process [default: 128].")
 @click.option("--lr", type=float, default=None, help="Peak learning rate [default: 1e-3].")
 @click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default=None, help="[default: adam]")
 @click.option("--weight-decay", type=float, default=None, help="[default: 0]")
-@click.option("--schedule", type=click.Choice(["constant", "cosine", "onecycle"]), default=None,
-              help="Learning-rate schedule [default: constant].")
+@click.option(
+    "--schedule",
+    type=click.Choice(["constant", "cosine", "onecycle"]),
+    default=None,
+    help="Learning-rate schedule [default: constant].",
+)
 @click.option("--warmup", type=float, default=None, help="Fraction of steps with a linear LR warm-up [default: 0].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the initial weights and the data order.")
 @device_option
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
-              help="auto: bf16 autocast on CUDA, fp32 elsewhere.")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 autocast on CUDA, fp32 elsewhere.",
+)
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model's loss.")
-@click.option("--patience", type=int, default=None,
-              help="Early stopping: epochs without a better val loss [default: off].")
+@click.option(
+    "--patience", type=int, default=None, help="Early stopping: epochs without a better val loss [default: off]."
+)
 @click.option("--val-fraction", type=float, default=None, help="Part of train held out for validation [default: 0.1].")
 @click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm to this [default: off].")
 @click.option("--checkpoint-every", type=int, default=None, help="Also checkpoint every N steps [default: epoch ends].")
@@ -37,9 +54,23 @@ from ._common import data_options, device_option, invocation, parse_sets, set_op
 @click.option("--limit", type=int, default=None, help="Train on the first N training samples only (smoke tests).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
-def train_cmd(ctx: click.Context, arch: str, dataset: str, data_dir: str | None, epochs: int, out: str,
-              sets: tuple[str, ...], device: str, precision: str, compile_: bool, resume: bool, limit: int | None,
-              quiet: bool, seed: int, **options: Any) -> None:
+def train_cmd(
+    ctx: click.Context,
+    arch: str,
+    dataset: str,
+    data_dir: str | None,
+    epochs: int,
+    out: str,
+    sets: tuple[str, ...],
+    device: str,
+    precision: str,
+    compile_: bool,
+    resume: bool,
+    limit: int | None,
+    quiet: bool,
+    seed: int,
+    **options: Any,
+) -> None:
     """Train ARCH (an architecture, or a pretrained name for its config) on a dataset.
 
     \b
@@ -56,8 +87,9 @@ def train_cmd(ctx: click.Context, arch: str, dataset: str, data_dir: str | None,
     from ..training.distributed import local_rank, resolve_device
 
     overrides = {k: v for k, v in options.items() if v is not None}
-    config = TrainConfig().replace(epochs=epochs, seed=seed, device=device, precision=precision,
-                                   compile=compile_, **overrides)
+    config = TrainConfig().replace(
+        epochs=epochs, seed=seed, device=device, precision=precision, compile=compile_, **overrides
+    )
     try:
         model_overrides = parse_sets(sets)
     except click.BadParameter as e:

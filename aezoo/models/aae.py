@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..config import AEConfig
-from ..pretrained import builtin_entries
 from ..errors import ConfigError
+from ..pretrained import builtin_entries
 from .base import Autoencoder, MakeOptimizer, reconstruction_error
 from .layers import ACTIVATIONS, check_choice, check_dims, flat_size, mlp
 

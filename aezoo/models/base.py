@@ -22,7 +22,7 @@ from ..preprocessing import Preprocessing
 if TYPE_CHECKING:
     from ..pretrained import Pretrained
 
-__all__ = ["AEOutput", "Autoencoder", "MakeOptimizer", "PLUGIN_API_VERSION"]
+__all__ = ["PLUGIN_API_VERSION", "AEOutput", "Autoencoder", "MakeOptimizer"]
 
 #: The plugin API this aezoo implements. A plugin declares the version it was written for in
 #: its model class (``api_version``); see CONTRIBUTING.md for what a mismatch does.
@@ -62,9 +62,7 @@ class Autoencoder(nn.Module):
     def __init__(self, config: AEConfig) -> None:
         super().__init__()
         if not isinstance(config, self.config_class):
-            raise TypeError(
-                f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(config).__name__}"
-            )
+            raise TypeError(f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(config).__name__}")
         self.config = config
         self.preprocessing = Preprocessing()
 

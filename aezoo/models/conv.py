@@ -7,8 +7,8 @@ import dataclasses
 from torch import Tensor, nn
 
 from ..config import AEConfig
-from ..pretrained import builtin_entries
 from ..errors import ConfigError
+from ..pretrained import builtin_entries
 from .base import Autoencoder
 from .layers import ACTIVATION_MODULES, ACTIVATIONS, check_choice, check_dims
 
@@ -92,4 +92,3 @@ class ConvAE(Autoencoder):
 
     def _decode(self, z: Tensor) -> Tensor:
         return self.decoder(z)
-

@@ -25,15 +25,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import AEConfig
-from ..pretrained import builtin_entries
 from ..errors import ConfigError
+from ..pretrained import builtin_entries
 from .base import Autoencoder, reconstruction_error
 from .layers import ACTIVATIONS, INITS, activation, check_choice, check_dims, flat_size, init_linear
 
 __all__ = [
+    "MLPAE",
     "DeepAE",
     "DeepConfig",
-    "MLPAE",
     "MLPAutoencoder",
     "MLPConfig",
     "StackedAE",

@@ -103,7 +103,6 @@ class DenoisingAE(MLPAutoencoder):
         return {"psnr_noisy": psnr(noisy, x, data_range), "psnr_denoised": psnr(denoised, x, data_range)}
 
 
-
 @dataclasses.dataclass(frozen=True)
 class SparseConfig(MLPConfig):
     """Ng's sparse autoencoder (CS294A notes; the UFLDL MNIST exercise's 784-196 sizes)."""

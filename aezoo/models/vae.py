@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import AEConfig
-from ..pretrained import builtin_entries
 from ..errors import ConfigError
+from ..pretrained import builtin_entries
 from .base import AEOutput, Autoencoder
 from .layers import ACTIVATIONS, check_choice, check_dims, flat_size, mlp
 

@@ -86,8 +86,7 @@ class _Setup:
             model = self.cls.from_config(None, **dict(self.overrides))
         except Exception as e:
             raise self.fail(
-                f"{self.cls.__name__}.from_config(None, **{dict(self.overrides)!r}) raised "
-                f"{type(e).__name__}: {e}"
+                f"{self.cls.__name__}.from_config(None, **{dict(self.overrides)!r}) raised {type(e).__name__}: {e}"
             ) from e
         return model.to(self.device)
 
@@ -144,8 +143,11 @@ def _check_declaration(s: _Setup) -> None:
         raise s.fail(f"config_class must be a dataclass subclassing aezoo.AEConfig, got {cfg_cls!r}")
     if not cfg_cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
         raise s.fail(f"{cfg_cls.__name__} must be @dataclasses.dataclass(frozen=True)")
-    missing = [f.name for f in dataclasses.fields(cfg_cls)
-               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [
+        f.name
+        for f in dataclasses.fields(cfg_cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
         raise s.fail(f"{cfg_cls.__name__} fields {missing} have no default; every field needs one")
     for entry in cls.__dict__.get("pretrained", ()) or ():
@@ -160,8 +162,10 @@ def _check_pretrained_entry(s: _Setup, entry: Any, pretrained_cls: type) -> None
     if not entry.name.startswith(f"{s.name}-"):
         raise s.fail(f"pretrained entry {entry.name!r} should be named '{s.name}-<dataset>'")
     if entry.revision is not None and not _HEX40.match(entry.revision):
-        raise s.fail(f"pretrained entry {entry.name!r}: revision {entry.revision!r} is not a 40-hex commit hash "
-                     "(a branch is not a pin; use None for weights not published yet)")
+        raise s.fail(
+            f"pretrained entry {entry.name!r}: revision {entry.revision!r} is not a 40-hex commit hash "
+            "(a branch is not a pin; use None for weights not published yet)"
+        )
     if not _HEX64.match(entry.sha256):
         raise s.fail(f"pretrained entry {entry.name!r}: sha256 {entry.sha256!r} is not 64 lowercase hex digits")
     try:

@@ -40,7 +40,6 @@ import dataclasses
 import fnmatch
 import hashlib
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,12 +50,33 @@ __all__ = ["LocalHub"]
 
 _REPO_KINDS = {"models": "model", "datasets": "dataset", "spaces": "space"}
 _URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
-_API_ACTIONS = {"revision", "tree", "preupload", "commit", "branch", "refs", "paths-info",
-                "xet-write-token", "xet-read-token"}
+_API_ACTIONS = {
+    "revision",
+    "tree",
+    "preupload",
+    "commit",
+    "branch",
+    "refs",
+    "paths-info",
+    "xet-write-token",
+    "xet-read-token",
+}
 _GITATTRIBUTES = b"".join(
     f"{p} filter=lfs diff=lfs merge=lfs -text\n".encode()
-    for p in ("*.bin", "*.ckpt", "*.h5", "*.npy", "*.npz", "*.onnx", "*.pt", "*.pth", "*.safetensors",
-              "*.tar.gz", "*.zip", "*.pkl")
+    for p in (
+        "*.bin",
+        "*.ckpt",
+        "*.h5",
+        "*.npy",
+        "*.npz",
+        "*.onnx",
+        "*.pt",
+        "*.pth",
+        "*.safetensors",
+        "*.tar.gz",
+        "*.zip",
+        "*.pkl",
+    )
 )
 _INVALID_TOKEN = "Invalid credentials in Authorization header"
 
@@ -283,15 +303,20 @@ class _Handler(BaseHTTPRequestHandler):
             if e.commit:
                 headers["X-Repo-Commit"] = e.commit
             self._send(e.status, {"error": e.message}, headers)
-        except (ConnectionError, socket.timeout):
+        except (TimeoutError, ConnectionError):
             pass
         except Exception as e:  # a bug in the local hub: answer 500 rather than dropping the connection
             self._send(500, {"error": f"local hub error: {type(e).__name__}: {e}"})
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _dispatch
 
-    def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> None:
+    def _send(
+        self,
+        status: int,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         data = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -343,7 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
             kind = _REPO_KINDS[parts[1]]
             rest = parts[2:]
             n = 1 if len(rest) > 1 and rest[1] in _API_ACTIONS else 2
-            repo_id, action, args = "/".join(rest[:n]), (rest[n] if len(rest) > n else ""), rest[n + 1:]
+            repo_id, action, args = "/".join(rest[:n]), (rest[n] if len(rest) > n else ""), rest[n + 1 :]
             return self._api(kind, repo_id, action, args, query)
         if parts[:1] == ["_lfs"] and len(parts) == 3 and m == "PUT":
             return self._lfs_put(parts[2], query)
@@ -355,7 +380,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._lfs_api(kind, repo_id, parts[-1])
         for n in (2, 1):
             if len(parts) > n + 1 and parts[n] == "resolve" and m in ("GET", "HEAD"):
-                return self._resolve_file(kind, "/".join(parts[:n]), parts[n + 1], "/".join(parts[n + 2:]))
+                return self._resolve_file(kind, "/".join(parts[:n]), parts[n + 1], "/".join(parts[n + 2 :]))
         raise _HubError(404, f"{m} {path} is not served by the local hub")
 
     def _api(self, kind: str, repo_id: str, action: str, args: list[str], query: dict[str, list[str]]) -> None:
@@ -377,7 +402,9 @@ class _Handler(BaseHTTPRequestHandler):
             wanted = set(form.get("paths", []))
             return self._send(200, [e for e in self._tree(commit, "", True) if e["path"] in wanted])
         if action == "refs" and m == "GET":
-            branches = [{"name": b, "ref": f"refs/heads/{b}", "targetCommit": c} for b, c in sorted(repo.branches.items())]
+            branches = [
+                {"name": b, "ref": f"refs/heads/{b}", "targetCommit": c} for b, c in sorted(repo.branches.items())
+            ]
             return self._send(200, {"branches": branches, "converts": [], "tags": []})
         if action == "branch" and args:
             self._require_write()
@@ -413,12 +440,19 @@ class _Handler(BaseHTTPRequestHandler):
         repo_id = f"{org}/{name}" if org else str(name)
         url = f"{hub.url}/{_URL_PREFIX.get(kind, '')}{repo_id}"
         if (kind, repo_id) in hub._repos:
-            return self._send(409, {"error": "You already created this model repo", "url": url},
-                              {"X-Error-Message": "You already created this model repo"})
+            return self._send(
+                409,
+                {"error": "You already created this model repo", "url": url},
+                {"X-Error-Message": "You already created this model repo"},
+            )
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
         repo = _Repo(kind, repo_id, private, _now())
-        init = hub._new_commit(repo, None, "initial commit",
-                               {".gitattributes": _File(len(_GITATTRIBUTES), _git_blob_oid(_GITATTRIBUTES), _GITATTRIBUTES)})
+        init = hub._new_commit(
+            repo,
+            None,
+            "initial commit",
+            {".gitattributes": _File(len(_GITATTRIBUTES), _git_blob_oid(_GITATTRIBUTES), _GITATTRIBUTES)},
+        )
         repo.branches["main"] = init.oid
         hub._repos[(kind, repo_id)] = repo
         self._send(200, {"url": url, "name": repo_id, "id": repo_id})
@@ -431,13 +465,29 @@ class _Handler(BaseHTTPRequestHandler):
             if blobs:
                 s.update(size=f.size, blobId=f.blob_oid)
                 if f.lfs_oid:
-                    s["lfs"] = {"sha256": f.lfs_oid, "size": f.size, "pointerSize": len(_lfs_pointer(f.lfs_oid, f.size))}
+                    s["lfs"] = {
+                        "sha256": f.lfs_oid,
+                        "size": f.size,
+                        "pointerSize": len(_lfs_pointer(f.lfs_oid, f.size)),
+                    }
             siblings.append(s)
         ns = repo.repo_id.split("/")[0] if "/" in repo.repo_id else None
-        return {"_id": hashlib.md5(repo.repo_id.encode()).hexdigest()[:24], "id": repo.repo_id,
-                "modelId": repo.repo_id, "author": ns, "sha": commit.oid, "lastModified": commit.date,
-                "createdAt": repo.created, "private": repo.private, "disabled": False, "gated": False,
-                "downloads": 0, "likes": 0, "tags": [], "siblings": siblings}
+        return {
+            "_id": hashlib.md5(repo.repo_id.encode()).hexdigest()[:24],
+            "id": repo.repo_id,
+            "modelId": repo.repo_id,
+            "author": ns,
+            "sha": commit.oid,
+            "lastModified": commit.date,
+            "createdAt": repo.created,
+            "private": repo.private,
+            "disabled": False,
+            "gated": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": [],
+            "siblings": siblings,
+        }
 
     def _tree(self, commit: _Commit, sub: str, recursive: bool) -> list[dict[str, Any]]:
         prefix = sub.strip("/") + "/" if sub.strip("/") else ""
@@ -447,7 +497,7 @@ class _Handler(BaseHTTPRequestHandler):
         for path in sorted(commit.files):
             if not path.startswith(prefix):
                 continue
-            rel = path[len(prefix):].split("/")
+            rel = path[len(prefix) :].split("/")
             for i in range(1, len(rel)):  # the folders on the way
                 d = prefix + "/".join(rel[:i])
                 if (recursive or i == 1) and d not in out:
@@ -456,7 +506,11 @@ class _Handler(BaseHTTPRequestHandler):
                 f = commit.files[path]
                 entry: dict[str, Any] = {"type": "file", "oid": f.blob_oid, "size": f.size, "path": path}
                 if f.lfs_oid:
-                    entry["lfs"] = {"oid": f.lfs_oid, "size": f.size, "pointerSize": len(_lfs_pointer(f.lfs_oid, f.size))}
+                    entry["lfs"] = {
+                        "oid": f.lfs_oid,
+                        "size": f.size,
+                        "pointerSize": len(_lfs_pointer(f.lfs_oid, f.size)),
+                    }
                 out[path] = entry
         return list(out.values())
 
@@ -521,8 +575,11 @@ class _Handler(BaseHTTPRequestHandler):
         if query.get("create_pr"):
             raise _HubError(400, "the local hub does not support pull requests")
         if rev not in repo.branches:
-            raise _HubError(404, f"Invalid rev id: {rev}" + (" (commits go to branches)" if rev in repo.commits else ""),
-                            "RevisionNotFound")
+            raise _HubError(
+                404,
+                f"Invalid rev id: {rev}" + (" (commits go to branches)" if rev in repo.commits else ""),
+                "RevisionNotFound",
+            )
         head = repo.commits[repo.branches[rev]]
         files = dict(head.files)
         title = "Upload"
@@ -537,14 +594,20 @@ class _Handler(BaseHTTPRequestHandler):
                 if parent and parent != head.oid:
                     raise _HubError(412, f"A commit has happened since {parent}; the branch is now at {head.oid}")
             elif key == "file":
-                data = base64.b64decode(value["content"]) if value.get("encoding") == "base64" else value["content"].encode()
+                data = (
+                    base64.b64decode(value["content"])
+                    if value.get("encoding") == "base64"
+                    else value["content"].encode()
+                )
                 files[value["path"]] = _File(len(data), _git_blob_oid(data), data)
             elif key == "lfsFile":
                 oid = value["oid"]
                 stored = hub._lfs.get(oid)
                 if stored is None or ("size" in value and len(stored) != value["size"]):
-                    raise _HubError(400, f"Your push was rejected because an LFS pointer pointed to a file that "
-                                         f"does not exist: {oid}")
+                    raise _HubError(
+                        400,
+                        f"Your push was rejected because an LFS pointer pointed to a file that does not exist: {oid}",
+                    )
                 files[value["path"]] = _File(len(stored), _git_blob_oid(_lfs_pointer(oid, len(stored))), lfs_oid=oid)
             elif key == "deletedFile":
                 if value["path"] not in files:
@@ -559,8 +622,15 @@ class _Handler(BaseHTTPRequestHandler):
         commit = hub._new_commit(repo, head.oid, title, files)
         repo.branches[rev] = commit.oid
         prefix = _URL_PREFIX.get(repo.kind, "")
-        self._send(200, {"success": True, "commitOid": commit.oid, "hookOutput": "",
-                         "commitUrl": f"{hub.url}/{prefix}{repo.repo_id}/commit/{commit.oid}"})
+        self._send(
+            200,
+            {
+                "success": True,
+                "commitOid": commit.oid,
+                "hookOutput": "",
+                "commitUrl": f"{hub.url}/{prefix}{repo.repo_id}/commit/{commit.oid}",
+            },
+        )
 
     # ------------------------------------------------------------------ downloads
     def _resolve_file(self, kind: str, repo_id: str, rev: str, path: str) -> None:
@@ -583,7 +653,7 @@ class _Handler(BaseHTTPRequestHandler):
             start = int(first or 0)
             end = int(last) if last else len(data) - 1
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-            data, status = data[start:end + 1], 206
+            data, status = data[start : end + 1], 206
         content_type = "application/octet-stream"
         if hub.truncate_downloads <= 0 or self.command == "HEAD":
             return self._send(status, data, headers, content_type)
@@ -598,4 +668,3 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data[: len(data) // 2])
         self.wfile.flush()
         self.close_connection = True
-

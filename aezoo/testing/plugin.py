@@ -43,7 +43,7 @@ import pytest
 
 from .hub_server import LocalHub
 
-__all__ = ["hub_token", "local_hub", "point_client_at", "hub_offline"]
+__all__ = ["hub_offline", "hub_token", "local_hub", "point_client_at"]
 
 
 @pytest.fixture
@@ -53,8 +53,9 @@ def hub_token() -> str:
 
 
 @pytest.fixture
-def local_hub(hub_token: str, tmp_path_factory: pytest.TempPathFactory,
-              monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalHub]:
+def local_hub(
+    hub_token: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalHub]:
     """An empty local Hub for this test, with ``huggingface_hub`` pointed at it (see the module doc)."""
     hub = LocalHub(token=hub_token).start()
     try:
@@ -88,8 +89,14 @@ def point_client_at(endpoint: str, monkeypatch: pytest.MonkeyPatch, *, home: Pat
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_CACHE",
-                "HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"):
+    for key in (
+        "HF_HUB_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "HUGGING_FACE_HUB_TOKEN",
+        "HUGGINGFACE_HUB_CACHE",
+        "HF_HUB_ETAG_TIMEOUT",
+        "HF_HUB_DOWNLOAD_TIMEOUT",
+    ):
         monkeypatch.delenv(key, raising=False)
     if token is None:
         monkeypatch.delenv("HF_TOKEN", raising=False)
@@ -119,10 +126,12 @@ def point_client_at(endpoint: str, monkeypatch: pytest.MonkeyPatch, *, home: Pat
             monkeypatch.setattr(constants, name, value)
     # Names copied out of `constants` at import by other modules of the client.
     from huggingface_hub.utils import _cache_manager
+
     monkeypatch.setattr(_cache_manager, "HF_HUB_CACHE", str(cache), raising=False)
     monkeypatch.setattr(hf_api.api, "endpoint", endpoint)
-    monkeypatch.setattr(huggingface_hub, "HUGGINGFACE_CO_URL_TEMPLATE", patches["HUGGINGFACE_CO_URL_TEMPLATE"],
-                        raising=False)
+    monkeypatch.setattr(
+        huggingface_hub, "HUGGINGFACE_CO_URL_TEMPLATE", patches["HUGGINGFACE_CO_URL_TEMPLATE"], raising=False
+    )
     os.makedirs(cache, exist_ok=True)
     _close_client()
 

@@ -6,6 +6,6 @@
 """
 
 from .config import History, TrainConfig
-from .trainer import Callback, TrainEvent, Trainer, train
+from .trainer import Callback, Trainer, TrainEvent, train
 
 __all__ = ["Callback", "History", "TrainConfig", "TrainEvent", "Trainer", "train"]

@@ -86,8 +86,12 @@ def write_checkpoint(directory: str | Path, meta: Mapping[str, Any], tensors: Ma
         os.replace(current, previous)
     with atomic_write(current) as f:
         f.write(blob)
-    payload = {**meta, "format": CHECKPOINT_FORMAT, "tensors": CHECKPOINT_TENSORS,
-               "tensors_sha256": hashlib.sha256(blob).hexdigest()}
+    payload = {
+        **meta,
+        "format": CHECKPOINT_FORMAT,
+        "tensors": CHECKPOINT_TENSORS,
+        "tensors_sha256": hashlib.sha256(blob).hexdigest(),
+    }
     with atomic_write(directory / CHECKPOINT_JSON, "w") as f:
         f.write(dumps_json(payload))
     previous.unlink(missing_ok=True)

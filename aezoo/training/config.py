@@ -93,8 +93,16 @@ class History:
     best_epoch: int | None = None  # epoch with the lowest val loss
     stopped_early: bool = False  # early stopping ended the run
 
-    def append(self, epoch: int, train: Mapping[str, float], val: Mapping[str, float], *,
-               lr: float, samples_per_s: float, wall_s: float) -> None:
+    def append(
+        self,
+        epoch: int,
+        train: Mapping[str, float],
+        val: Mapping[str, float],
+        *,
+        lr: float,
+        samples_per_s: float,
+        wall_s: float,
+    ) -> None:
         self.epoch.append(epoch)
         for group, terms in ((self.train, train), (self.val, val)):
             for k, v in terms.items():
@@ -131,7 +139,7 @@ def lr_factor(config: TrainConfig, step: int, total_steps: int) -> float:
     return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def make_optimizer_factory(config: TrainConfig, device: torch.device):  # noqa: ANN201
+def make_optimizer_factory(config: TrainConfig, device: torch.device):
     """The ``make(params)`` handed to ``model.configure_optimizers``."""
 
     def make(params: Iterable[Any]) -> torch.optim.Optimizer:

@@ -162,11 +162,18 @@ class Trainer:
             if self.should_stop and state.step < steps_per_epoch:
                 break  # a callback ended the run mid-epoch; its last checkpoint stays as it was
             val_terms = self._validate(val) if val is not None else {}
-            self.history.append(state.epoch + 1, train_terms, val_terms, lr=self._lr(),
-                                samples_per_s=samples_per_s, wall_s=time.perf_counter() - t0)
+            self.history.append(
+                state.epoch + 1,
+                train_terms,
+                val_terms,
+                lr=self._lr(),
+                samples_per_s=samples_per_s,
+                wall_s=time.perf_counter() - t0,
+            )
             self._early_stopping(state, val_terms)
-            state = dataclasses.replace(state, epoch=state.epoch + 1, step=0, sums={}, count=0,
-                                        epoch_rng=generator.get_state())
+            state = dataclasses.replace(
+                state, epoch=state.epoch + 1, step=0, sums={}, count=0, epoch_rng=generator.get_state()
+            )
             self._checkpoint(state)
             self._print_epoch(state.epoch)
             self._emit("epoch", state, {"train": train_terms, "val": val_terms})
@@ -174,8 +181,9 @@ class Trainer:
         self._write_outputs(train, val)
         return self.history
 
-    def _train_epoch(self, train: DeviceDataset, state: _RunState, generator: torch.Generator,
-                     steps_per_epoch: int, total_steps: int) -> tuple[dict[str, float], float]:
+    def _train_epoch(
+        self, train: DeviceDataset, state: _RunState, generator: torch.Generator, steps_per_epoch: int, total_steps: int
+    ) -> tuple[dict[str, float], float]:
         cfg, env = self.config, self.env
         generator.set_state(state.epoch_rng)  # the epoch's shuffle, also when resuming mid-epoch
         batches = distributed.shard_batches(train, cfg.batch_size, env, generator=generator, start=state.step)
@@ -235,8 +243,11 @@ class Trainer:
 
     def _configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         optimizers = self.model.configure_optimizers(make_optimizer_factory(self.config, self.env.device))
-        if (not isinstance(optimizers, Mapping) or not optimizers
-                or not all(isinstance(o, torch.optim.Optimizer) for o in optimizers.values())):
+        if (
+            not isinstance(optimizers, Mapping)
+            or not optimizers
+            or not all(isinstance(o, torch.optim.Optimizer) for o in optimizers.values())
+        ):
             raise TrainingError(
                 f"{type(self.model).__name__}.configure_optimizers must return a non-empty dict of "
                 f"name -> torch.optim.Optimizer, got {optimizers!r}"
@@ -307,8 +318,15 @@ class Trainer:
     def _bar(self, total: int, state: _RunState) -> Any:
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, initial=state.step, desc=f"epoch {state.epoch + 1}/{self.config.epochs}",
-                    unit="step", leave=False, dynamic_ncols=True, disable=not self._show_progress())
+        return tqdm(
+            total=total,
+            initial=state.step,
+            desc=f"epoch {state.epoch + 1}/{self.config.epochs}",
+            unit="step",
+            leave=False,
+            dynamic_ncols=True,
+            disable=not self._show_progress(),
+        )
 
     def _print_epoch(self, epoch: int) -> None:
         if not self._show_progress():
@@ -334,8 +352,11 @@ class Trainer:
             return
         meta = {
             **self._identity(),
-            "epoch": state.epoch, "step": state.step, "global_step": state.global_step,
-            "count": state.count, "bad_epochs": state.bad_epochs,
+            "epoch": state.epoch,
+            "step": state.step,
+            "global_step": state.global_step,
+            "count": state.count,
+            "bad_epochs": state.bad_epochs,
             "best": state.best if math.isfinite(state.best) else None,  # strict JSON has no Infinity
             "history": self.history.to_dict(),
             "model": pack(self.model.state_dict(), "model", tensors),
@@ -375,8 +396,16 @@ class Trainer:
         self.history = History.from_dict(meta["history"])
         sums = {k: v.to(self.env.device) for k, v in unpack(meta["sums"], tensors).items()}
         best = math.inf if meta["best"] is None else meta["best"]
-        return _RunState(epoch=meta["epoch"], step=meta["step"], global_step=meta["global_step"], sums=sums,
-                         count=meta["count"], best=best, bad_epochs=meta["bad_epochs"], epoch_rng=tensors["rng.data"])
+        return _RunState(
+            epoch=meta["epoch"],
+            step=meta["step"],
+            global_step=meta["global_step"],
+            sums=sums,
+            count=meta["count"],
+            best=best,
+            bad_epochs=meta["bad_epochs"],
+            epoch_rng=tensors["rng.data"],
+        )
 
     def _check_compatible(self, meta: Mapping[str, Any]) -> None:
         now, then = self._identity(), meta
@@ -393,7 +422,8 @@ class Trainer:
                     diffs.append(f"{section.split('_')[0]} {k} {old.get(k)!r} (checkpoint) vs {new.get(k)!r} (now)")
         if diffs:
             raise TrainingError(
-                f"cannot resume the run in {self.out_dir}: it differs from this one in " + "; ".join(diffs)
+                f"cannot resume the run in {self.out_dir}: it differs from this one in "
+                + "; ".join(diffs)
                 + ". Use a fresh --out directory for a new run, or drop --resume to start over in this one"
             )
 

@@ -35,9 +35,7 @@ class ContractiveConfig(aezoo.AEConfig):
         if self.contraction < 0:
             raise aezoo.ConfigError(f"contraction must be >= 0, got {self.contraction!r}")
         if self.output_activation not in ("sigmoid", "linear"):
-            raise aezoo.ConfigError(
-                f"output_activation must be 'sigmoid' or 'linear', got {self.output_activation!r}"
-            )
+            raise aezoo.ConfigError(f"output_activation must be 'sigmoid' or 'linear', got {self.output_activation!r}")
 
 
 def contraction_penalty(code: Tensor, weight: Tensor) -> Tensor:
@@ -59,8 +57,13 @@ CONTRACTIVE_MNIST = aezoo.Pretrained(
     repo_id="aezoo-contrib/contractive-mnist",
     revision="0" * 40,
     sha256="34941865c52a53d78546184f590404a0e0be5d368791890cde665970d1cf5eca",
-    config={"input_shape": [1, 28, 28], "latent_dim": 64, "contraction": 0.01, "tied": False,
-            "output_activation": "sigmoid"},
+    config={
+        "input_shape": [1, 28, 28],
+        "latent_dim": 64,
+        "contraction": 0.01,
+        "tied": False,
+        "output_activation": "sigmoid",
+    },
     dataset="mnist",
     metrics={"mse": 0.05289, "psnr": 12.94223, "bce": 0.22744, "jacobian_frobenius": 0.38966},
     description="contractive AE, 64 sigmoid units, lambda=0.01, 5 epochs on MNIST (weights not published yet)",

@@ -14,8 +14,9 @@ import argparse
 import hashlib
 from pathlib import Path
 
-import aezoo
 from aezoo_contractive.model import CONTRACTIVE_MNIST
+
+import aezoo
 
 
 def main() -> None:
@@ -34,8 +35,10 @@ def main() -> None:
     metrics = aezoo.evaluate(model, test)
     sha256 = hashlib.sha256((Path(args.out) / "model.safetensors").read_bytes()).hexdigest()
     print(f"sha256={sha256!r}")
-    print("metrics=" + repr({k: round(float(v), 5) for k, v in metrics.items()
-                                   if isinstance(v, float) and k != "throughput"}))
+    print(
+        "metrics="
+        + repr({k: round(float(v), 5) for k, v in metrics.items() if isinstance(v, float) and k != "throughput"})
+    )
     if args.publish:
         print(f"revision={aezoo.publish(args.out, CONTRACTIVE_MNIST.repo_id)!r}")
 

@@ -7,10 +7,10 @@ import hashlib
 
 import pytest
 import torch
+from aezoo_contractive import ContractiveAE, contraction_penalty
 
 import aezoo
 from aezoo.testing.conformance import check_architecture, conformance_parametrize
-from aezoo_contractive import ContractiveAE, contraction_penalty
 
 SMALL = {"input_shape": (1, 8, 8), "latent_dim": 8}
 
@@ -62,7 +62,7 @@ def test_pretrained_entry_is_registered() -> None:
     assert aezoo.create("contractive-mnist").latent_dim == 64
 
 
-def _train_tiny(out_dir):  # noqa: ANN001, ANN202
+def _train_tiny(out_dir):
     data = aezoo.DeviceDataset(torch.rand(96, 1, 8, 8, generator=torch.Generator().manual_seed(0)), name="random")
     model = aezoo.create("contractive", **SMALL)
     config = aezoo.TrainConfig(epochs=2, batch_size=32, device="cpu", seed=0, val_fraction=0.0)
@@ -79,7 +79,9 @@ def test_pretrained_entry_loads_from_the_hub_pinned_and_verified(local_hub, tmp_
 
     # The packaged entry with the numbers a real publication returns: commit and file hash.
     entry = dataclasses.replace(
-        ContractiveAE.pretrained[0], revision=commit, sha256=sha256,
+        ContractiveAE.pretrained[0],
+        revision=commit,
+        sha256=sha256,
         config={**ContractiveAE.pretrained[0].config, **SMALL},
     )
     loaded = load_pretrained(entry)
