@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .cards import FIGURE_SUFFIXES, build_card
 from .errors import AezooError, HubError, WeightsError
 from .models.base import Autoencoder
 from .pretrained import bundled_dirs
@@ -51,6 +52,7 @@ __all__ = [
     "parse_repo_spec",
     "publish",
     "pull",
+    "remote_etag",
 ]
 
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -526,6 +528,31 @@ def fetch_model_files(
 
 
 # ---------------------------------------------------------------------- public API
+def remote_etag(
+    repo_id: str, revision: str, filename: str = WEIGHTS_NAME, *, token: str | None = None, timeout: float | None = None
+) -> str | None:
+    """The hash the Hub advertises for ``filename`` at ``revision`` (the sha256 of an LFS file), with one
+    HEAD request and nothing downloaded; ``None`` when the repo, revision or file does not exist."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    endpoint = _endpoint()
+    try:
+        meta = get_hf_file_metadata(
+            hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint),
+            token=token,
+            timeout=hub_timeout(timeout),
+            endpoint=endpoint,
+        )
+    except Exception as e:
+        if isinstance(e, AezooError):
+            raise
+        if _is_missing(e):
+            return None
+        reason = _redact(_reason(e, repo_id, revision, filename), token)
+        raise HubError(f"cannot reach {repo_id}@{revision} at {endpoint}: {reason}") from None
+    return meta.etag
+
+
 def pull(repo_id: str, *, revision: str | None = None, token: str | None = None, timeout: float | None = None) -> Path:
     """Download a whole model repo into the Hugging Face cache; returns the snapshot folder.
 
@@ -590,8 +617,6 @@ def publish(
     import json
 
     from huggingface_hub import HfApi, get_token
-
-    from .cards import FIGURE_SUFFIXES, build_card
 
     with tempfile.TemporaryDirectory(prefix="aezoo-publish-") as tmp:
         out = Path(tmp) / "repo"

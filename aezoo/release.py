@@ -25,8 +25,8 @@ from typing import Any
 
 from .cards import dataset_of
 from .config import dumps_json
-from .errors import AezooError, HubError, WeightsError
-from .hub import COMMIT_RE, fetch_model_files, publish
+from .errors import HubError, WeightsError
+from .hub import COMMIT_RE, publish, remote_etag
 from .serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, read_config, sha256_file
 
 __all__ = ["DEFAULT_ORG", "Released", "bundle_entry", "release"]
@@ -70,12 +70,8 @@ def bundle_entry(bundle: Path, *, org: str, previous: Mapping[str, Any] | None =
 
 
 def _on_hub(entry: Mapping[str, Any], revision: str, token: str | None) -> bool:
-    """Whether the Hub still serves exactly ``entry``'s weights at ``revision``."""
-    try:
-        fetch_model_files(entry["repo_id"], revision, token=token, expected_sha256=entry["sha256"])
-    except AezooError:
-        return False
-    return True
+    """Whether the Hub still holds ``entry``'s weights at ``revision`` (one HEAD, nothing downloaded)."""
+    return remote_etag(entry["repo_id"], revision, WEIGHTS_NAME, token=token) == entry["sha256"]
 
 
 def release(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ._version import __version__
 from .config import config_to_dict, dumps_json
 from .errors import AezooError, WeightsError
 
@@ -247,8 +248,6 @@ def _state_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def save_model(model: Autoencoder, directory: str | Path, **extra: Any) -> Path:
     """Write ``model.safetensors`` and ``config.json`` (plus ``extra`` keys) into ``directory``."""
     from safetensors.torch import save
-
-    from . import __version__
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
