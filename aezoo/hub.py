@@ -393,7 +393,7 @@ def _from_cache(repo_id: str, revision: str, filenames: tuple[str, ...]) -> tupl
     from huggingface_hub import try_to_load_from_cache
 
     folder = None
-    bad = []
+    bad: list[str] = []
     for name in filenames:
         path = try_to_load_from_cache(repo_id, name, cache_dir=_cache_dir(), revision=revision)
         if not isinstance(path, str) or not os.path.isfile(path):
@@ -476,7 +476,7 @@ def fetch_model_files(
         folder = None
         commit = revision
         for name in files:
-            path, commit = _download(
+            local, commit = _download(
                 repo_id,
                 name,
                 commit,
@@ -485,7 +485,7 @@ def fetch_model_files(
                 expected_sha256=expected_sha256 if name == WEIGHTS_NAME else None,
                 force=bool(bad),
             )
-            folder = path.parent
+            folder = local.parent
         _write_ref(_repo_cache(repo_id), revision, commit)
         hit = accepted(folder, "Hub download")
     except _BadBytes as e:

@@ -143,10 +143,10 @@ def read_header(path: str | Path) -> dict[str, TensorInfo]:
         )
         if not ok:
             raise WeightsError(f"{bad}: tensor {name!r} has no valid dtype, shape and data_offsets")
-        info = TensorInfo(item["dtype"], tuple(shape))
-        start, stop = offsets
+        info = TensorInfo(item["dtype"], tuple(item["shape"]))
+        start, stop = item["data_offsets"]
         if not 0 <= start <= stop <= data_size or stop - start != info.numel * _DTYPES[info.dtype][1]:
-            raise WeightsError(f"{bad}: tensor {name!r} {info.dtype}{list(shape)} does not fit its byte range")
+            raise WeightsError(f"{bad}: tensor {name!r} {info.dtype}{list(info.shape)} does not fit its byte range")
         end = max(end, stop)
         out[str(name)] = info
     if end != data_size:

@@ -123,6 +123,7 @@ def test_pretrained_entry_loads_from_the_hub_pinned_and_verified(local_hub, tmp_
         revision=commit,
         sha256=sha256,
         config={**ContractiveAE.pretrained[0].config, **SMALL},
+        preprocessing={},  # the pin covers the preprocessing too: the tiny model's is the default
     )
     loaded = load_pretrained(entry)
     assert type(loaded) is ContractiveAE and not loaded.training
