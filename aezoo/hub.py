@@ -450,7 +450,8 @@ def fetch_model_files(
 
     deadline = Deadline(hub_timeout(timeout))
     offline = _offline()
-    if COMMIT_RE.match(revision) or offline:
+    if COMMIT_RE.match(revision) or offline or expected_sha256 is not None:
+        # A commit never changes; a branch's cached copy is used when the pin proves it is the right one.
         folder, corrupt = _from_cache(repo_id, revision, files)
         for path in corrupt:
             bad.append(path)

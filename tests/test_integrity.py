@@ -271,6 +271,9 @@ def test_offline_after_one_download_and_pinned_entry_default_branch(published, l
     d, _commit = published
     entry = _entry(d)  # revision None: not released at a commit, the default branch is used
     assert torch.equal(_outputs(load_pretrained(entry)), _outputs(load_dir(d)))
+    served = len(local_hub.requests)  # the cached copy is the pinned model: the Hub is not asked again
+    assert torch.equal(_outputs(load_pretrained(entry)), _outputs(load_dir(d)))
+    assert len(local_hub.requests) == served
     local_hub.down = True
     hub_offline(monkeypatch)
     assert torch.equal(_outputs(load_pretrained(entry)), _outputs(load_dir(d)))
