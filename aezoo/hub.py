@@ -175,6 +175,7 @@ def _is_missing(e: BaseException) -> bool:
 TIMEOUT_ENV = "AEZOO_HUB_TIMEOUT"
 DEFAULT_TIMEOUT = 30.0
 _CHUNK = 1 << 20
+_MAX_OTHER_BYTES = 64 * 1024**2  # config.json, the card, metrics, figures: anything but weights
 
 
 class _Expired(Exception):
@@ -319,7 +320,7 @@ def _download(
             f"the Hub advertises sha256 {etag} for {url}, not the pinned {expected_sha256}: the repository "
             "changed at this revision"
         )
-    limit = max_weights_bytes()
+    limit = max_weights_bytes() if filename.endswith(".safetensors") else _MAX_OTHER_BYTES
     if meta.size > limit:
         raise _BadBytes(f"{url} is {meta.size} bytes, more than the {limit} aezoo accepts ({MAX_WEIGHTS_BYTES_ENV})")
     repo_dir = _repo_cache(repo_id)

@@ -83,10 +83,7 @@ class ContractiveAE(aezoo.Autoencoder):
         return torch.sigmoid(self.encoder(x.flatten(1)))
 
     def _decode(self, z: Tensor) -> Tensor:
-        if self.config.tied:
-            y = F.linear(z, self.encoder.weight.t(), self.decoder_bias)
-        else:
-            y = self.decoder(z)
+        y = F.linear(z, self.encoder.weight.t(), self.decoder_bias) if self.config.tied else self.decoder(z)
         if self.config.output_activation == "sigmoid":
             y = torch.sigmoid(y)
         return y.view(-1, *self.input_shape)
