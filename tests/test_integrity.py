@@ -280,3 +280,16 @@ def test_offline_after_one_download_and_pinned_entry_default_branch(published, l
     shutil.rmtree(_cache())
     with pytest.raises(HubError, match="offline"):
         load_pretrained(entry)
+
+
+def test_importing_the_loading_stack_sets_no_environment_variables() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import os; before = dict(os.environ); import aezoo.hub, aezoo.loading, aezoo.release; "
+        "print(sorted(set(os.environ.items()) ^ set(before.items())))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
