@@ -34,6 +34,7 @@ _LAZY = {
     "AEConfig": "config",
     "Preprocessing": "preprocessing",
     "Pretrained": "pretrained",
+    "manifest_entries": "pretrained",
     # loading and saving
     "load": "loading",
     # data, training, evaluation
@@ -105,7 +106,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .loading import load
     from .models.base import PLUGIN_API_VERSION, AEOutput, Autoencoder
     from .preprocessing import Preprocessing
-    from .pretrained import Pretrained
+    from .pretrained import Pretrained, manifest_entries
     from .registry import (
         PluginRecord,
         PluginWarning,

@@ -27,7 +27,8 @@ import torch
 from .cards import build_card
 from .config import dumps_json
 from .errors import DataError
-from .serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, load_dir, read_config, sha256_file
+from .loading import load_dir
+from .serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, read_config, sha256_file
 
 __all__ = ["CARD_METRICS", "bundle"]
 

@@ -7,6 +7,7 @@ aezoo``, license, tags, datasets and the metrics as ``model-index`` (``eval_resu
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,10 +43,13 @@ def build_card(
     sha256: str | None = None,
     license: str = "mit",
     dataset: str | None = None,
+    package: str = "aezoo",
 ) -> ModelCard:
     """The model card for a model directory's ``config.json`` published as ``repo_id``.
 
-    ``files`` are the file names that will sit next to the card (figures among them are shown).
+    ``files`` are the file names that will sit next to the card (figures among them are shown);
+    ``package`` is the distribution to ``pip install`` for the architecture (a plugin's, or aezoo).
+    Absolute local paths (of the machine that trained the model) are left out of the card.
 
     >>> card = build_card({"architecture": "linear", "config": {"latent_dim": 2}}, repo_id="me/lin",
     ...                   metrics={"mse": 0.02}, dataset="mnist")
@@ -79,9 +83,24 @@ def build_card(
         eval_results=eval_results or None,
     )
     body = _body(
-        config, repo_id=repo_id, arch=arch, dataset=dataset, metrics=metrics, files=sorted(set(files)), sha256=sha256
+        config,
+        repo_id=repo_id,
+        arch=arch,
+        dataset=dataset,
+        metrics=metrics,
+        files=sorted(set(files)),
+        sha256=sha256,
+        package=package,
     )
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{_ABSOLUTE.sub(_relative, body)}")
+
+
+# A POSIX or Windows absolute path inside the card's text: /home/me/runs/x, C:\\data\\mnist.
+_ABSOLUTE = re.compile(r"(?<![\w.:/])(?:/(?:[\w.-]+/)+[\w.-]*|[A-Za-z]:\\(?:[\w.-]+\\)*[\w.-]*)")
+
+
+def _relative(match: re.Match[str]) -> str:
+    return "<path>/" + re.split(r"[/\\]", match.group(0).rstrip("/\\"))[-1]
 
 
 def card_metrics(card: ModelCard) -> dict[str, float]:
@@ -99,6 +118,7 @@ def _body(
     metrics: Mapping[str, float],
     files: list[str],
     sha256: str | None,
+    package: str,
 ) -> str:
     name = repo_id.split("/")[-1]
     lines = [
@@ -106,6 +126,12 @@ def _body(
         "",
         f"A `{arch}` autoencoder from [aezoo](https://github.com/aezoo/aezoo)"
         + (f", trained on `{dataset}`." if dataset else "."),
+        "",
+        "## Install",
+        "",
+        "```bash",
+        f"pip install {package}" if package == "aezoo" else f"pip install {package}   # installs aezoo too",
+        "```",
         "",
     ]
     lines += [

@@ -1,14 +1,18 @@
-"""Pretrained entries: where a named model's weights live, how to find them and how to check them.
+"""Pretrained entries: the data that names a model, where its files live and what they must be.
 
-Resolution order (:func:`resolve`), with the sha256 of ``model.safetensors`` checked at each step:
+An entry pins the whole model, not one file: the sha256 of ``model.safetensors``, the architecture,
+its config and the preprocessing. :func:`aezoo.loading.resolve` checks all of them from every source,
+in this order:
 
 1. a bundled copy: ``$AEZOO_WEIGHTS_DIR/<name>/`` (``os.pathsep``-separated list), then
-   ``<source checkout>/weights/<name>/`` -- no network at all when one of them has the pinned bytes;
-2. the Hugging Face cache at the pinned commit;
-3. the Hub at the pinned commit (downloaded into the cache).
+   ``<source checkout>/weights/<name>/`` -- no network at all when one of them is the pinned model;
+2. the Hugging Face cache at the pinned commit (or, for an entry not published at a commit yet,
+   the repo's default branch);
+3. the Hub at that revision (downloaded into the cache, verified before it is kept).
 
-A copy with other bytes is never used: resolution moves on, warns which file was skipped, and if no
-source has the pinned bytes raises :class:`~aezoo.errors.WeightsError` naming the bad file.
+Entries come from a JSON manifest that ships inside the wheel: ``aezoo/pretrained.json`` for aezoo's
+own models (written by ``aezoo release``), ``<package>/pretrained.json`` for a plugin's, read with
+:func:`manifest_entries`. This module is data only: it imports nothing else from aezoo.
 """
 
 from __future__ import annotations
@@ -17,33 +21,47 @@ import dataclasses
 import functools
 import json
 import os
-import warnings
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WEIGHTS_DIR_ENV", "Pretrained", "builtin_entries", "bundled_dirs", "resolve"]
+__all__ = [
+    "MANIFEST_NAME",
+    "WEIGHTS_DIR_ENV",
+    "Pretrained",
+    "builtin_entries",
+    "bundled_dirs",
+    "manifest_entries",
+    "read_manifest",
+]
 
 #: Extra directories holding bundled weights, ``<dir>/<name>/model.safetensors``.
 WEIGHTS_DIR_ENV = "AEZOO_WEIGHTS_DIR"
+#: The file name of a package's manifest of pretrained entries.
+MANIFEST_NAME = "pretrained.json"
+_FIELDS = ("architecture", "repo_id", "revision", "sha256", "config", "preprocessing", "dataset", "metrics")
 
 
 @dataclasses.dataclass(frozen=True)
 class Pretrained:
-    """A named set of weights for an architecture, pinned to exact bytes on the Hub.
+    """A named pretrained model, pinned to exact bytes and settings.
 
-    Architectures list theirs in their class attribute ``pretrained``; the registry collects them.
+    Architectures list theirs in their class attribute ``pretrained`` (usually from their package's
+    manifest, :func:`manifest_entries`); the registry collects them.
     """
 
     name: str  # the name users load, e.g. "conv-mnist"
     architecture: str  # the registered architecture the weights are for
     repo_id: str  # Hugging Face Hub repository, e.g. "aezoo/conv-mnist"
-    revision: str | None  # pinned commit hash on the Hub; None: not published yet (the sha256 still pins the bytes)
+    revision: str | None  # pinned commit hash on the Hub; None: not published at a commit yet (default branch)
     sha256: str  # sha256 of model.safetensors; checked on every load from every source
-    config: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the architecture config
+    config: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the architecture config (pinned)
     dataset: str = ""  # what it was trained on
     metrics: Mapping[str, float] = dataclasses.field(default_factory=dict)  # test-split metrics
     description: str = ""  # one line for `aezoo list --pretrained`
+    preprocessing: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # pinned; {}: the defaults
+    package: str = "aezoo"  # the distribution to `pip install` for this entry's architecture
 
     def source_dict(self) -> dict[str, Any]:
         """Where the weights come from, for ``aezoo info``."""
@@ -53,77 +71,82 @@ class Pretrained:
             "sha256": self.sha256,
             "dataset": self.dataset,
             "metrics": dict(self.metrics),
+            "package": self.package,
+        }
+
+    def to_manifest(self) -> dict[str, Any]:
+        """This entry as a manifest item (without its name, which is the key)."""
+        return {
+            "architecture": self.architecture,
+            "config": dict(self.config),
+            "dataset": self.dataset,
+            "description": self.description,
+            "metrics": dict(self.metrics),
+            "preprocessing": dict(self.preprocessing),
+            "repo_id": self.repo_id,
+            "revision": self.revision,
+            "sha256": self.sha256,
         }
 
 
 def bundled_dirs(name: str) -> list[Path]:
-    """Where a bundled copy of pretrained ``name`` may live, in the order they are tried."""
-    import aezoo
+    """Where a bundled copy of pretrained ``name`` may live, in the order they are tried.
 
+    ``$AEZOO_WEIGHTS_DIR`` first, then ``weights/`` of a source checkout (only when aezoo is imported
+    from one: an installed wheel has no ``weights/`` beside it).
+    """
     roots = [Path(p) for p in os.environ.get(WEIGHTS_DIR_ENV, "").split(os.pathsep) if p]
-    roots.append(Path(aezoo.__file__).resolve().parents[1] / "weights")
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file():
+        roots.append(checkout / "weights")
     return [root / name for root in roots]
 
 
-def resolve(entry: Pretrained, *, revision: str | None = None, token: str | None = None) -> tuple[Path, str | None]:
-    """A local model directory with ``entry``'s verified weights, and the sha256 they were checked against.
+def read_manifest(text: str, *, package: str, source: str = MANIFEST_NAME) -> tuple[Pretrained, ...]:
+    """Entries from a manifest's JSON text: ``{"NAME": {"architecture": ..., "sha256": ..., ...}}``."""
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: a manifest is a JSON object of NAME -> entry")
+    out = []
+    for name, fields in sorted(data.items()):
+        if not isinstance(fields, dict) or not {"architecture", "repo_id", "sha256"} <= set(fields):
+            raise ValueError(f"{source}: entry {name!r} needs at least architecture, repo_id and sha256")
+        known = {k: fields[k] for k in _FIELDS if k in fields}
+        out.append(
+            Pretrained(
+                name=name,
+                revision=known.pop("revision", None),
+                description=str(fields.get("description", "")),
+                package=package,
+                **known,
+            )
+        )
+    return tuple(out)
 
-    ``revision`` other than the pinned one loads that revision from the cache or the Hub; the pinned
-    sha256 does not cover it (it is then checked against the Hub's published hash only).
+
+@functools.cache
+def _package_manifest(package: str) -> tuple[Pretrained, ...]:
+    resource = resources.files(package).joinpath(MANIFEST_NAME)
+    if not resource.is_file():
+        return ()
+    distribution = package.split(".")[0].replace("_", "-")
+    return read_manifest(resource.read_text(encoding="utf-8"), package=distribution, source=str(resource))
+
+
+def manifest_entries(package: str, architecture: str) -> tuple[Pretrained, ...]:
+    """The entries for ``architecture`` in ``<package>/pretrained.json`` (package data of its wheel).
+
+    A plugin declares ``pretrained = manifest_entries("aezoo_myae", "myae")`` in its model class and
+    ships the manifest inside its wheel; ``aezoo release --manifest`` writes it. The distribution to
+    ``pip install`` (named in the model card) is the package name with ``-`` for ``_``.
     """
-    from .errors import HubError, WeightsError
-    from .hub import fetch_model_files
-    from .serialization import WEIGHTS_NAME, sha256_file
-
-    pinned = revision in (None, entry.revision)
-    expected = entry.sha256 if pinned else None
-    tried: list[str] = []
-    bad: list[tuple[Path, str]] = []
-    if pinned:
-        for directory in bundled_dirs(entry.name):
-            weights = directory / WEIGHTS_NAME
-            if not weights.is_file():
-                tried.append(f"bundled {directory} (not there)")
-                continue
-            actual = sha256_file(weights)
-            if actual == entry.sha256:
-                return directory, expected
-            bad.append((weights, actual))
-            tried.append(f"bundled {weights} (sha256 {actual}, not the pinned {entry.sha256})")
-    try:
-        folder = fetch_model_files(
-            entry.repo_id, revision or entry.revision, token=token, expected_sha256=expected, tried=tried
-        )
-    except (HubError, WeightsError) as e:
-        if bad:
-            path, actual = bad[0]
-            raise WeightsError(
-                f"pretrained {entry.name!r}: {path} has sha256 {actual}, not the pinned {entry.sha256}: it is "
-                f"corrupted or was tampered with, and no other source had the pinned bytes ({e}). Fix: restore "
-                f"or delete {path.parent}, then load once online"
-            ) from None
-        raise type(e)(f"pretrained {entry.name!r}: {e}") from None
-    for path, _ in bad:
-        warnings.warn(
-            f"ignored {path}: its sha256 is not the pinned one; loaded the pinned bytes from {folder}", stacklevel=3
-        )
-    return folder, expected
-
-
-@functools.lru_cache(maxsize=1)
-def _manifest() -> dict[str, dict[str, Any]]:
-    path = Path(__file__).with_name("pretrained.json")
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return tuple(e for e in _package_manifest(package) if e.architecture == architecture)
 
 
 def builtin_entries(architecture: str) -> tuple[Pretrained, ...]:
     """aezoo's own pretrained entries for ``architecture``, from ``aezoo/pretrained.json``.
 
-    That manifest is written by ``weights/manifest.py`` from the bundles in ``weights/``; a built-in
-    model class declares ``pretrained = builtin_entries("conv")`` like a plugin declares its own.
+    That manifest is written by ``aezoo release`` from the bundles in ``weights/``; a built-in model
+    class declares ``pretrained = builtin_entries("conv")`` like a plugin declares its own.
     """
-    return tuple(
-        Pretrained(name=name, **fields)
-        for name, fields in sorted(_manifest().items())
-        if fields["architecture"] == architecture
-    )
+    return manifest_entries("aezoo", architecture)

@@ -18,13 +18,14 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import torch
+
+from .config import config_to_dict
 from .errors import PluginError, unknown_name
-
-if TYPE_CHECKING:
-    from .models.base import Autoencoder
-    from .pretrained import Pretrained
+from .models.base import PLUGIN_API_VERSION, Autoencoder
+from .pretrained import Pretrained
 
 __all__ = [
     "DISABLE_AUTOLOAD_ENV",
@@ -125,8 +126,6 @@ class _Registry:
                 )
 
     def _load_one(self, rec: PluginRecord) -> None:
-        from .models.base import PLUGIN_API_VERSION, Autoencoder
-
         owner = self._owners.get(rec.name)
         if owner is not None:
             rec.status = "conflict"
@@ -289,10 +288,6 @@ def info(name: str) -> dict[str, Any]:
     >>> aezoo.info("mlp")["latent_dim"]
     32
     """
-    import torch
-
-    from .config import config_to_dict
-
     entry = _REGISTRY.pretrained().get(name)
     arch_name = entry.architecture if entry else name
     cls = get_architecture(arch_name)

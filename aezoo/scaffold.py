@@ -85,6 +85,7 @@ def new_plugin(name: str, directory: str | Path | None = None, *, arch_name: str
         root / "README.md": _README,
         pkg / "__init__.py": _INIT,
         pkg / "model.py": _MODEL,
+        pkg / "pretrained.json": "{}\n",
         root / "tests" / "test_conformance.py": _TEST,
     }
     for path, template in files.items():
@@ -132,6 +133,10 @@ ${arch} = "${package}.model:${camel}AE"
 [tool.setuptools.packages.find]
 include = ["${package}*"]
 
+# The pretrained entries (written by `aezoo release`) travel inside the wheel.
+[tool.setuptools.package-data]
+${package} = ["pretrained.json"]
+
 [tool.pytest.ini_options]
 testpaths = ["tests"]
 filterwarnings = ["error::aezoo.registry.PluginWarning"]
@@ -163,6 +168,20 @@ pip install -e ".[test]" && python -m pytest -q
 
 The tests run aezoo's conformance kit (`aezoo.testing.conformance`) over the architecture.
 See aezoo's plugin guide (docs/plugins.md) for the contract, configs, pretrained weights and naming.
+
+## Pretrained weights
+
+Put each trained model in `weights/NAME/` (`aezoo train ${arch} ... --out weights/NAME`, then
+`aezoo bundle weights/NAME --name NAME` for its metrics and card) and publish them all with
+
+```bash
+aezoo release --weights weights --manifest ${package}/pretrained.json --org YOUR-ORG --package ${distribution}
+```
+
+It uploads each bundle to `YOUR-ORG/NAME` in one commit with its model card (which tells users to
+`pip install ${distribution}`) and pins the commit, the sha256, the config and the preprocessing in
+`${package}/pretrained.json`, which ships inside the wheel. After `pip install ${distribution}`,
+`aezoo.load("NAME")` downloads exactly those files from the Hub and verifies them.
 """
 
 _INIT = '''\
@@ -206,7 +225,7 @@ class ${camel}AE(aezoo.Autoencoder):
     architecture = "${arch}"  # must equal the entry-point name in pyproject.toml
     config_class = ${camel}Config
     api_version = ${api_version}  # the aezoo plugin API this class is written for
-    pretrained = ()  # aezoo.Pretrained entries once weights are published (see the plugin guide)
+    pretrained = aezoo.manifest_entries("${package}", "${arch}")  # ${package}/pretrained.json (`aezoo release`)
     config: ${camel}Config
 
     def __init__(self, config: ${camel}Config) -> None:

@@ -5,20 +5,22 @@ Nothing is ever unpickled: tensors come from safetensors, everything else from J
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .config import config_from_dict, config_to_dict, dumps_json
-from .errors import AezooError, ConfigError, WeightsError
-from .preprocessing import Preprocessing
+from ._version import __version__
+from .config import config_to_dict, dumps_json
+from .errors import AezooError, WeightsError
 
 if TYPE_CHECKING:
     from .models.base import Autoencoder
@@ -26,10 +28,16 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIG_NAME",
     "FORMAT_VERSION",
+    "MAX_HEADER_BYTES",
+    "MAX_WEIGHTS_BYTES_ENV",
     "WEIGHTS_NAME",
+    "TensorInfo",
     "atomic_write",
-    "load_dir",
+    "check_header",
+    "load_tensors",
+    "max_weights_bytes",
     "read_config",
+    "read_header",
     "save_model",
     "sha256_file",
 ]
@@ -37,6 +45,169 @@ __all__ = [
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 FORMAT_VERSION = 1
+#: Upper bound on a weights file (and any file downloaded from the Hub), in bytes; default 4 GiB.
+MAX_WEIGHTS_BYTES_ENV = "AEZOO_MAX_WEIGHTS_BYTES"
+_DEFAULT_MAX_WEIGHTS_BYTES = 4 * 1024**3
+#: Upper bound on the JSON header of a safetensors file (safetensors' own limit is 100 MB).
+MAX_HEADER_BYTES = 16 * 1024**2
+# safetensors dtype names <-> torch dtypes, and their sizes in bytes
+_DTYPES: dict[str, tuple[torch.dtype, int]] = {
+    "F64": (torch.float64, 8),
+    "F32": (torch.float32, 4),
+    "F16": (torch.float16, 2),
+    "BF16": (torch.bfloat16, 2),
+    "I64": (torch.int64, 8),
+    "I32": (torch.int32, 4),
+    "I16": (torch.int16, 2),
+    "I8": (torch.int8, 1),
+    "U8": (torch.uint8, 1),
+    "BOOL": (torch.bool, 1),
+}
+_NAMES = {dtype: name for name, (dtype, _) in _DTYPES.items()}
+
+
+def max_weights_bytes() -> int:
+    """The largest weights file aezoo reads or downloads: ``$AEZOO_MAX_WEIGHTS_BYTES`` or 4 GiB."""
+    text = os.environ.get(MAX_WEIGHTS_BYTES_ENV, "").strip()
+    if not text:
+        return _DEFAULT_MAX_WEIGHTS_BYTES
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise WeightsError(f"{MAX_WEIGHTS_BYTES_ENV}={text!r} is not a positive number of bytes")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorInfo:
+    """One tensor as a safetensors header declares it."""
+
+    dtype: str  # safetensors' name: F32, F16, I8, BOOL, ...
+    shape: tuple[int, ...]
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+def read_header(path: str | Path) -> dict[str, TensorInfo]:
+    """The tensors a safetensors file declares, read from its header alone (nothing else is loaded).
+
+    The file size, the header size and every tensor's byte range are checked, so that a file that
+    passes can be read whole without surprises.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    limit = max_weights_bytes()
+    if size > limit:
+        raise WeightsError(
+            f"{path} is {size} bytes, more than the {limit} aezoo reads; raise {MAX_WEIGHTS_BYTES_ENV} if it is "
+            "really a model of that size"
+        )
+    bad = f"{path} is not a valid safetensors file"
+    with open(path, "rb") as f:
+        prefix = f.read(8)
+        if len(prefix) < 8:
+            raise WeightsError(f"{bad} (only {size} bytes); the file is truncated, download or save it again")
+        n = int.from_bytes(prefix, "little")
+        if n > min(MAX_HEADER_BYTES, size - 8):
+            raise WeightsError(
+                f"{bad}: its header claims {n} bytes (the file has {size}, aezoo reads at most {MAX_HEADER_BYTES}); "
+                "the file is corrupted or not a model"
+            )
+        raw = f.read(n)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise WeightsError(f"{bad}: its header is not JSON; the file is corrupted") from None
+    if not isinstance(header, dict):
+        raise WeightsError(f"{bad}: its header is not a JSON object")
+    out: dict[str, TensorInfo] = {}
+    data_size = size - 8 - n
+    end = 0
+    for name, item in header.items():
+        if name == "__metadata__":
+            continue
+        ok = isinstance(item, dict) and item.get("dtype") in _DTYPES
+        shape = item.get("shape") if ok else None
+        offsets = item.get("data_offsets") if ok else None
+        ok = (
+            ok
+            and isinstance(shape, list)
+            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+            and isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+        )
+        if not ok:
+            raise WeightsError(f"{bad}: tensor {name!r} has no valid dtype, shape and data_offsets")
+        info = TensorInfo(item["dtype"], tuple(item["shape"]))
+        start, stop = item["data_offsets"]
+        if not 0 <= start <= stop <= data_size or stop - start != info.numel * _DTYPES[info.dtype][1]:
+            raise WeightsError(f"{bad}: tensor {name!r} {info.dtype}{list(info.shape)} does not fit its byte range")
+        end = max(end, stop)
+        out[str(name)] = info
+    if end != data_size:
+        raise WeightsError(f"{bad}: {data_size - end} bytes after the last tensor; the file is corrupted")
+    return out
+
+
+def check_header(expected: Mapping[str, torch.Tensor], header: Mapping[str, TensorInfo], *, source: str) -> None:
+    """Refuse a file whose tensors are not exactly ``expected``'s names, shapes and dtypes.
+
+    ``expected`` is the state dict of the model the config describes, built on the meta device, so
+    nothing is allocated: a config asking for more parameters than the file holds is refused here.
+    """
+    missing = sorted(set(expected) - set(header))
+    unexpected = sorted(set(header) - set(expected))
+    problems = []
+    if missing:
+        problems.append(f"missing tensors {missing[:8]}{' ...' if len(missing) > 8 else ''}")
+    if unexpected:
+        problems.append(f"unexpected tensors {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
+    common = sorted(set(expected) & set(header))
+    shapes = [
+        f"{k}: file {list(header[k].shape)} vs config {list(expected[k].shape)}"
+        for k in common
+        if tuple(expected[k].shape) != header[k].shape
+    ]
+    if shapes:
+        problems.append(f"shape mismatches {shapes[:8]}")
+    dtypes = [
+        f"{k}: file {header[k].dtype} vs model {_NAMES.get(expected[k].dtype, expected[k].dtype)}"
+        for k in common
+        if _DTYPES[header[k].dtype][0] != expected[k].dtype
+    ]
+    if dtypes:
+        problems.append(f"dtype mismatches {dtypes[:8]} (aezoo never casts weights silently)")
+    if problems:
+        want = sum(t.numel() for t in expected.values())
+        have = sum(t.numel for t in header.values())
+        raise WeightsError(
+            f"{source} does not match the model its config describes ({want:,} parameters; the file holds "
+            f"{have:,}): {'; '.join(problems)}. The weights belong to another architecture or config, or the "
+            "config was edited."
+        )
+
+
+def load_tensors(blob: bytes, *, source: str) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file's bytes (checked with :func:`read_header` first); all finite."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        tensors = load(blob)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsError(f"{source} cannot be read as safetensors ({e}); the file is corrupted") from None
+    bad = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise WeightsError(
+            f"{source} holds NaN or infinite values in {sorted(bad)[:8]}: the weights are broken (a diverged run "
+            "or a corrupted file); train again or fetch a good copy"
+        )
+    return tensors
 
 
 @contextmanager
@@ -55,10 +226,8 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[Any]:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 
@@ -79,8 +248,6 @@ def _state_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def save_model(model: Autoencoder, directory: str | Path, **extra: Any) -> Path:
     """Write ``model.safetensors`` and ``config.json`` (plus ``extra`` keys) into ``directory``."""
     from safetensors.torch import save
-
-    from . import __version__
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -119,55 +286,6 @@ def read_config(directory: str | Path) -> dict[str, Any]:
             f"({FORMAT_VERSION}); upgrade aezoo"
         )
     return data
-
-
-def load_dir(
-    directory: str | Path,
-    *,
-    device: str | torch.device | None = None,
-    expected_sha256: str | None = None,
-) -> Autoencoder:
-    """Restore the model saved in ``directory``; strict about every tensor and the config.
-
-    ``expected_sha256`` (from a pretrained entry) is checked against ``model.safetensors``.
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load as load_safetensors
-
-    from .registry import get_architecture
-
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise WeightsError(f"model directory {str(directory)!r} does not exist")
-    data = read_config(directory)
-    weights = directory / WEIGHTS_NAME
-    if not weights.is_file():
-        raise WeightsError(f"{weights} not found next to {CONFIG_NAME}; the model directory is incomplete")
-    blob = weights.read_bytes()  # one read: the bytes that are checked are the bytes that are loaded
-    if expected_sha256 is not None:
-        actual = hashlib.sha256(blob).hexdigest()
-        if actual != expected_sha256:
-            raise WeightsError(
-                f"{weights} has sha256 {actual}, but {expected_sha256} was pinned: the file is corrupted "
-                "or was tampered with. Delete it and load again to fetch the published bytes "
-                "(aezoo pull NAME), or check where it came from."
-            )
-    cls = get_architecture(str(data["architecture"]))
-    try:
-        config = config_from_dict(cls.config_class, data["config"])
-    except ConfigError as e:
-        raise WeightsError(f"{directory / CONFIG_NAME}: {e}") from None
-    model = cls(config)
-    model.preprocessing = Preprocessing.from_dict(data.get("preprocessing"))
-    try:
-        tensors = load_safetensors(blob)
-    except (SafetensorError, OSError, ValueError) as e:
-        raise WeightsError(f"{weights} cannot be read as safetensors ({e}); the file is corrupted") from None
-    load_state_strict(model, tensors, source=str(weights))
-    model.eval()
-    if device is not None:
-        model.to(device)
-    return model
 
 
 def load_state_strict(model: torch.nn.Module, tensors: Mapping[str, torch.Tensor], *, source: str) -> None:

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 import aezoo
 from aezoo.cli.main import cli
 from aezoo.errors import HubError, WeightsError
-from aezoo.hub import load_from_hub, load_pretrained, publish, pull
+from aezoo.hub import publish, pull
+from aezoo.loading import load_from_hub, load_pretrained
 from aezoo.pretrained import Pretrained
 from aezoo.serialization import WEIGHTS_NAME, sha256_file
 from aezoo.testing.plugin import hub_offline
@@ -72,7 +73,7 @@ def test_publish_pull_load_bit_identical(published, local_hub) -> None:
 
     from aezoo.cards import card_metrics
 
-    repo, (c1, c2), (d1, d2) = published
+    repo, (c1, c2), (_d1, d2) = published
     assert all(len(c) == 40 for c in (c1, c2)) and c1 != c2
     assert local_hub.commits(repo)[:2] == [c2, c1]
     path = pull(f"{repo}@{c2}")
@@ -98,7 +99,7 @@ def test_publish_pull_load_bit_identical(published, local_hub) -> None:
 
 
 def test_pinning_an_older_commit_gives_the_older_bytes(published) -> None:
-    repo, (c1, c2), (d1, d2) = published
+    repo, (c1, _c2), (d1, d2) = published
     assert sha256_file(d1 / WEIGHTS_NAME) != sha256_file(d2 / WEIGHTS_NAME)
     old = load_from_hub(f"{repo}@{c1}")
     assert torch.equal(_outputs(old), _outputs(aezoo.load(d1)))
@@ -138,7 +139,7 @@ def test_token_never_shown_in_errors(local_hub, hub_token, tmp_path, monkeypatch
 
 
 def test_offline_uses_the_cache_and_explains_when_it_cannot(published, local_hub, monkeypatch) -> None:
-    repo, (c1, c2), (d1, d2) = published
+    repo, (c1, _c2), (d1, d2) = published
     pull(f"{repo}@{c1}")
     pull(repo)  # main -> c2, remembered for offline loads of the branch
     local_hub.down = True
@@ -162,7 +163,7 @@ def test_hub_down_fails_fast_with_one_clear_error(published, local_hub, monkeypa
             local_hub.down, local_hub.fail_status = False, 503
         else:
             local_hub.fail_status, local_hub.delay = None, 10.0
-            monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "1")
+            monkeypatch.setenv("AEZOO_HUB_TIMEOUT", "1")
         start = time.monotonic()
         with pytest.raises(HubError) as info:
             load_from_hub(f"{repo}@{c1}")

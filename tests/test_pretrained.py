@@ -127,7 +127,7 @@ def test_a_tampered_bundle_is_refused(tmp_path: Path, monkeypatch: pytest.Monkey
     (copy / "model.safetensors").write_bytes(bytes(data))
     monkeypatch.setenv("AEZOO_WEIGHTS_DIR", str(tmp_path))
     hub_offline(monkeypatch)
-    monkeypatch.setattr("aezoo.pretrained.bundled_dirs", lambda n: [tmp_path / n])
+    monkeypatch.setattr("aezoo.loading.bundled_dirs", lambda n: [tmp_path / n])
     with pytest.raises(aezoo.WeightsError, match="sha256"):
         aezoo.load(name)
 

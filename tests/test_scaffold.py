@@ -21,12 +21,15 @@ def test_generates_the_package(tmp_path: Path) -> None:
         "README.md",
         "aezoo_demo/__init__.py",
         "aezoo_demo/model.py",
+        "aezoo_demo/pretrained.json",
         "pyproject.toml",
         "tests/test_conformance.py",
     ]
     pyproject = (root / "pyproject.toml").read_text()
     assert 'name = "aezoo-demo"' in pyproject
     assert '[project.entry-points."aezoo.architectures"]\ndemo = "aezoo_demo.model:DemoAE"' in pyproject
+    assert '[tool.setuptools.package-data]\naezoo_demo = ["pretrained.json"]' in pyproject  # entries in the wheel
+    assert "aezoo release --weights weights --manifest aezoo_demo/pretrained.json" in (root / "README.md").read_text()
     model = (root / "aezoo_demo" / "model.py").read_text()
     assert f"api_version = {aezoo.PLUGIN_API_VERSION}" in model and 'architecture = "demo"' in model
     assert "from aezoo.models" not in model  # public API only

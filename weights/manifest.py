@@ -1,11 +1,13 @@
-"""Refresh aezoo's pretrained entries (aezoo/pretrained.json) from the bundles in weights/.
+"""Refresh aezoo's pretrained entries (aezoo/pretrained.json) from the bundles in weights/, offline.
 
     python weights/manifest.py --readme                # after bash weights/build.sh ...
-    python weights/manifest.py --revision conv-mnist=<commit>   # after `aezoo publish conv-mnist`
+    aezoo release                                      # publish the bundles and pin their commits
 
-Each entry pins the sha256 of the bundle's model.safetensors, its config and its test metrics (from
-metrics.json, written by `aezoo bundle`). The revision is the Hub commit printed by `aezoo publish`;
-until a bundle is published it is null (not published yet), and the sha256 alone pins the bytes.
+Each entry pins the sha256 of the bundle's model.safetensors, its architecture, config and
+preprocessing, and its test metrics (from metrics.json, written by `aezoo bundle`): the same entry
+`aezoo release` writes (aezoo.release.bundle_entry). The revision is the Hub commit `aezoo release`
+pins; until a bundle is released it is null (loads then use the repo's default branch, still
+checked against the sha256 and the config).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+from aezoo.release import bundle_entry
 from aezoo.serialization import sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,20 +51,11 @@ def main() -> None:
         if not (bundle / "model.safetensors").is_file():
             continue
         name = bundle.name
-        config = json.loads((bundle / "config.json").read_text())
         sha = sha256_file(bundle / "model.safetensors")
         previous = old.get(name, {})
         revision = revisions.get(name) or (previous.get("revision") if previous.get("sha256") == sha else None)
-        entries[name] = {
-            "architecture": config["architecture"],
-            "config": config["config"],
-            "dataset": config.get("training", {}).get("dataset", "").split("/")[0],
-            "description": DESCRIPTIONS.get(name, ""),
-            "metrics": json.loads((bundle / "metrics.json").read_text()),
-            "repo_id": f"{ORG}/{name}",
-            "revision": revision,  # None until `aezoo publish NAME` gives the commit to pin
-            "sha256": sha,
-        }
+        entry = bundle_entry(bundle, org=ORG, previous={"description": DESCRIPTIONS.get(name, "")})
+        entries[name] = {**entry, "revision": revision}  # revision: None until `aezoo release` pins a commit
     MANIFEST.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
     print(f"{MANIFEST.relative_to(ROOT)}: {len(entries)} entries ({', '.join(entries)})")
     if args.table:

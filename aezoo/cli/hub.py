@@ -1,4 +1,4 @@
-"""``aezoo publish`` and ``aezoo pull``."""
+"""``aezoo publish``, ``aezoo pull`` and ``aezoo release``."""
 
 from __future__ import annotations
 
@@ -39,12 +39,18 @@ def publish_cmd(
 @click.command("pull")
 @click.argument("spec", metavar="ORG/NAME[@REVISION]")
 @click.option("--token", default=None, help="Hugging Face token for a private repo. Never printed.")
-def pull_cmd(spec: str, token: str | None) -> None:
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Overall time bound in seconds (default: $AEZOO_HUB_TIMEOUT or 30).",
+)
+def pull_cmd(spec: str, token: str | None, timeout: float | None) -> None:
     """Download ORG/NAME (at REVISION) into the Hugging Face cache; prints its path and sha256."""
     from ..hub import pull
     from ..serialization import WEIGHTS_NAME, sha256_file
 
-    path = pull(spec, token=token)
+    path = pull(spec, token=token, timeout=timeout)
     click.echo(str(path))
     weights = path / WEIGHTS_NAME
     if weights.is_file():
@@ -55,3 +61,37 @@ def _default_repo(name: str) -> str:
     from ..registry import get_pretrained
 
     return get_pretrained(name).repo_id
+
+
+@click.command("release")
+@click.option(
+    "--weights",
+    "weights_dir",
+    default="weights",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder of bundles (NAME/model.safetensors, config.json, metrics.json).",
+)
+@click.option(
+    "--manifest",
+    default="aezoo/pretrained.json",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The manifest to pin the commits in (a plugin's: <package>/pretrained.json).",
+)
+@click.option("--org", default="aezoo", show_default=True, help="Hub namespace: each bundle goes to ORG/NAME.")
+@click.option(
+    "--package", default="aezoo", show_default=True, help="The distribution users pip install (named in the cards)."
+)
+@click.option("--only", "names", multiple=True, metavar="NAME", help="Release only this bundle (repeatable).")
+@click.option("--token", default=None, help="Hugging Face token with write access. Never printed.")
+def release_cmd(
+    weights_dir: str, manifest: str, org: str, package: str, names: tuple[str, ...], token: str | None
+) -> None:
+    """Publish every bundle in WEIGHTS to ORG/NAME (one commit each, with its card) and pin the commits.
+
+    Bundles whose pinned commit already holds them are left alone, so re-running changes nothing.
+    """
+    from ..release import release
+
+    release(weights_dir, manifest, org=org, package=package, names=list(names) or None, token=token, echo=click.echo)

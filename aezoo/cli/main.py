@@ -26,6 +26,7 @@ COMMANDS = {
     "bundle": "bundle:bundle_cmd",
     "publish": "hub:publish_cmd",
     "pull": "hub:pull_cmd",
+    "release": "hub:release_cmd",
     "new-plugin": "scaffold:new_plugin_cmd",
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -18,9 +18,8 @@ from torch import Tensor, nn
 from ..config import AEConfig, config_from_dict, replace_config
 from ..errors import InputError
 from ..preprocessing import Preprocessing
-
-if TYPE_CHECKING:
-    from ..pretrained import Pretrained
+from ..pretrained import Pretrained
+from ..serialization import save_model
 
 __all__ = ["PLUGIN_API_VERSION", "AEOutput", "Autoencoder", "MakeOptimizer"]
 
@@ -186,8 +185,6 @@ class Autoencoder(nn.Module):
 
         ``aezoo.load(directory)`` restores a model with identical outputs.
         """
-        from ..serialization import save_model
-
         return save_model(self, directory, **extra)
 
     def extra_repr(self) -> str:

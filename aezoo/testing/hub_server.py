@@ -30,7 +30,11 @@ configured token they get 401. The token is never written into a response or the
 
 Fault injection: ``hub.down = True`` closes the port (connection refused) until set back to False;
 ``hub.fail_status = 503`` answers every request with that status; ``hub.delay = 2.0`` sleeps before
-answering; ``hub.truncate_downloads = 1`` sends half of the next file body, then hangs up.
+answering; ``hub.truncate_downloads = 1`` sends half of the next file body, then hangs up;
+``hub.trickle = 0.2`` sends file bodies 64 bytes at a time, sleeping that many seconds between them
+(a server that never stalls long enough for a read timeout but never finishes either);
+``hub.corrupt_downloads = 1`` serves the next file body with one byte changed (the headers still
+advertise the real hash and size).
 """
 
 from __future__ import annotations
@@ -139,6 +143,8 @@ class LocalHub:
         self.fail_status: int | None = None  # answer every request with this status (e.g. 503)
         self.delay: float = 0.0  # seconds to sleep before answering (to test timeouts)
         self.truncate_downloads = 0  # this many next file downloads send half their body, then hang up
+        self.trickle: float = 0.0  # seconds between 64-byte pieces of a file body (0: send at once)
+        self.corrupt_downloads = 0  # this many next file downloads get one byte changed
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request served
         self._repos: dict[tuple[str, str], _Repo] = {}
         self._lfs: dict[str, bytes] = {}
@@ -655,6 +661,21 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
             data, status = data[start : end + 1], 206
         content_type = "application/octet-stream"
+        if hub.corrupt_downloads > 0 and self.command == "GET" and data:
+            hub.corrupt_downloads -= 1
+            data = data[:-1] + bytes([data[-1] ^ 0xFF])
+        if hub.trickle > 0 and self.command == "GET":
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            for i in range(0, len(data), 64):
+                self.wfile.write(data[i : i + 64])
+                self.wfile.flush()
+                time.sleep(hub.trickle)
+            return None
         if hub.truncate_downloads <= 0 or self.command == "HEAD":
             return self._send(status, data, headers, content_type)
         hub.truncate_downloads -= 1

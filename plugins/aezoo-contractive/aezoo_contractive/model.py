@@ -4,7 +4,7 @@ The penalty is the squared Frobenius norm of the encoder's Jacobian at each inpu
 sigmoid layer h = sigmoid(W x + b), dh_j/dx_i = h_j (1 - h_j) W_ji, so the norm has the closed
 form sum_j (h_j (1 - h_j))^2 sum_i W_ji^2: no autograd through the Jacobian, one matrix product.
 
-Written against aezoo's public API only (aezoo.Autoencoder, aezoo.AEConfig, aezoo.Pretrained,
+Written against aezoo's public API only (aezoo.Autoencoder, aezoo.AEConfig, aezoo.manifest_entries,
 aezoo.ConfigError), as every plugin should be.
 """
 
@@ -48,26 +48,11 @@ def contraction_penalty(code: Tensor, weight: Tensor) -> Tensor:
     return (code * (1 - code)).pow(2) @ weight.pow(2).sum(dim=1)
 
 
-# Where the published weights are meant to live. NOT YET ON huggingface.co: the revision is a
-# placeholder (all zeros) until the repo is published; sha256 and metrics come from
-# scripts/make_pretrained.py (see the README), which also prints the entry to paste here.
-CONTRACTIVE_MNIST = aezoo.Pretrained(
-    name="contractive-mnist",
-    architecture="contractive",
-    repo_id="aezoo-contrib/contractive-mnist",
-    revision="0" * 40,
-    sha256="34941865c52a53d78546184f590404a0e0be5d368791890cde665970d1cf5eca",
-    config={
-        "input_shape": [1, 28, 28],
-        "latent_dim": 64,
-        "contraction": 0.01,
-        "tied": False,
-        "output_activation": "sigmoid",
-    },
-    dataset="mnist",
-    metrics={"mse": 0.05289, "psnr": 12.94223, "bce": 0.22744, "jacobian_frobenius": 0.38966},
-    description="contractive AE, 64 sigmoid units, lambda=0.01, 5 epochs on MNIST (weights not published yet)",
-)
+# The pretrained entries ship inside this package's wheel (aezoo_contractive/pretrained.json, package
+# data): `aezoo release --weights weights --manifest aezoo_contractive/pretrained.json --org aezoo-contrib
+# --package aezoo-contractive` publishes weights/contractive-mnist/ to the Hub and pins the commit there.
+# The entry pins the sha256 of the weights, the config and the preprocessing; see the README.
+PRETRAINED = aezoo.manifest_entries("aezoo_contractive", "contractive")
 
 
 class ContractiveAE(aezoo.Autoencoder):
@@ -82,7 +67,7 @@ class ContractiveAE(aezoo.Autoencoder):
     architecture = "contractive"
     config_class = ContractiveConfig
     api_version = 1  # the aezoo plugin API this class is written for
-    pretrained = (CONTRACTIVE_MNIST,)
+    pretrained = PRETRAINED
     config: ContractiveConfig
 
     def __init__(self, config: ContractiveConfig) -> None:
@@ -98,10 +83,7 @@ class ContractiveAE(aezoo.Autoencoder):
         return torch.sigmoid(self.encoder(x.flatten(1)))
 
     def _decode(self, z: Tensor) -> Tensor:
-        if self.config.tied:
-            y = F.linear(z, self.encoder.weight.t(), self.decoder_bias)
-        else:
-            y = self.decoder(z)
+        y = F.linear(z, self.encoder.weight.t(), self.decoder_bias) if self.config.tied else self.decoder(z)
         if self.config.output_activation == "sigmoid":
             y = torch.sigmoid(y)
         return y.view(-1, *self.input_shape)

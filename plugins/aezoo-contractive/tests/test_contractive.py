@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +15,7 @@ import aezoo
 from aezoo.testing.conformance import check_architecture, conformance_parametrize
 
 SMALL = {"input_shape": (1, 8, 8), "latent_dim": 8}
+BUNDLE = Path(__file__).resolve().parents[1] / "weights" / "contractive-mnist"
 
 
 @conformance_parametrize(["contractive"], overrides={"contractive": SMALL})
@@ -59,7 +62,44 @@ def test_pretrained_entry_is_registered() -> None:
     assert "contractive-mnist" in aezoo.list_models(pretrained=True)
     weights = aezoo.info("contractive-mnist")["weights"]
     assert weights["repo_id"] == "aezoo-contrib/contractive-mnist"
+    assert weights["package"] == "aezoo-contractive"
     assert aezoo.create("contractive-mnist").latent_dim == 64
+
+
+def test_the_shipped_entry_pins_the_bundle() -> None:
+    entry = aezoo.get_pretrained("contractive-mnist")
+    assert hashlib.sha256((BUNDLE / "model.safetensors").read_bytes()).hexdigest() == entry.sha256
+    assert dict(entry.metrics) == json.loads((BUNDLE / "metrics.json").read_text())
+
+
+def test_release_then_load_the_shipped_entry_from_the_hub(local_hub, tmp_path, monkeypatch) -> None:
+    """The maintainer's path: `aezoo release` the bundle, then users load the pinned entry by name."""
+    from click.testing import CliRunner
+    from huggingface_hub import ModelCard
+
+    from aezoo.cards import card_metrics
+    from aezoo.cli.main import cli
+    from aezoo.pretrained import read_manifest
+
+    manifest = tmp_path / "pretrained.json"
+    manifest.write_text((Path(__file__).resolve().parents[1] / "aezoo_contractive" / "pretrained.json").read_text())
+    args = ["release", "--weights", str(BUNDLE.parent), "--manifest", str(manifest)]
+    result = CliRunner().invoke(cli, [*args, "--org", "aezoo-contrib", "--package", "aezoo-contractive"])
+    assert result.exit_code == 0, result.output
+    (entry,) = read_manifest(manifest.read_text(), package="aezoo-contractive")
+    shipped = aezoo.get_pretrained("contractive-mnist")
+    assert entry == dataclasses.replace(shipped, revision=entry.revision) and entry.revision
+    card_file = tmp_path / "README.md"
+    card_file.write_bytes(local_hub.file_bytes(entry.repo_id, "README.md", entry.revision))
+    card = ModelCard.load(card_file)
+    assert "pip install aezoo-contractive" in card.text and card.data.library_name == "aezoo"
+    assert card_metrics(card) == dict(entry.metrics)  # jacobian_frobenius, the plugin's own, included
+    monkeypatch.setenv("AEZOO_WEIGHTS_DIR", str(tmp_path / "no-bundles"))  # the Hub is the only source
+    from aezoo.loading import load_pretrained
+
+    model = load_pretrained(entry)
+    x = torch.rand(4, 1, 28, 28)
+    assert torch.equal(model(x).reconstruction, aezoo.load(BUNDLE)(x).reconstruction)
 
 
 def _train_tiny(out_dir):
@@ -71,7 +111,7 @@ def _train_tiny(out_dir):
 
 
 def test_pretrained_entry_loads_from_the_hub_pinned_and_verified(local_hub, tmp_path) -> None:
-    from aezoo.hub import load_pretrained
+    from aezoo.loading import load_pretrained
 
     model = _train_tiny(tmp_path / "run")
     commit = aezoo.publish(tmp_path / "run", "aezoo-contrib/contractive-mnist")
@@ -83,6 +123,7 @@ def test_pretrained_entry_loads_from_the_hub_pinned_and_verified(local_hub, tmp_
         revision=commit,
         sha256=sha256,
         config={**ContractiveAE.pretrained[0].config, **SMALL},
+        preprocessing={},  # the pin covers the preprocessing too: the tiny model's is the default
     )
     loaded = load_pretrained(entry)
     assert type(loaded) is ContractiveAE and not loaded.training
