@@ -427,7 +427,8 @@ def generate(model: Autoencoder, n: int, *, seed: int | None = None) -> Tensor:
     """
     if not type(model).capabilities.sample:
         raise InputError(
-            f"{type(model).__name__} ({model.architecture!r}) cannot generate (its capabilities.sample is False). "
+            f"{type(model).__name__} ({model.architecture!r}) cannot generate: it has no sample(n) method "
+            "(its capabilities.sample is False). "
             f"Models that can: {', '.join(map(repr, generative_architectures())) or 'none registered'}"
         )
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
