@@ -158,7 +158,17 @@ class Autoencoder(nn.Module):
 
     @property
     def latent_dim(self) -> int:
-        return int(self.config.latent_dim)  # type: ignore[attr-defined]
+        # A config must say its code size (a field or a property): the contract's one required
+        # attribute beyond input_shape. Raised as a ConfigError, not an AttributeError that
+        # nn.Module would turn into a puzzling "has no attribute 'latent_dim'".
+        try:
+            return int(self.config.latent_dim)  # type: ignore[attr-defined]
+        except AttributeError:
+            raise ConfigError(
+                f"{type(self.config).__name__} has no latent_dim: every aezoo config must give its code size as a "
+                "field (latent_dim: int = 16) or a property (MLPConfig derives it from dims), or the model class "
+                "must override the latent_dim property; see docs/plugins.md"
+            ) from None
 
     @property
     def num_params(self) -> int:
