@@ -16,6 +16,7 @@ from aezoo.cli.main import cli
 from aezoo.data import load_dataset
 
 
+@pytest.mark.slow  # trains on MNIST, evaluates on its test split
 def test_bundle_writes_metrics_figures_and_a_card(shared_data_copy: Path, tmp_path: Path) -> None:
     out = tmp_path / "lin"
     train = load_dataset("mnist", "train", root=shared_data_copy).subset(2000)

@@ -52,6 +52,7 @@ def run(mnist, tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
 
 
+@pytest.mark.slow  # pretrains and fine-tunes on MNIST
 def test_each_stage_loss_falls(run) -> None:
     stages = run["report"].stages
     assert [s["dims"] for s in stages] == [[784, 64], [64, 32], [32, 8]]
@@ -63,6 +64,7 @@ def test_each_stage_loss_falls(run) -> None:
         assert 0 <= s["train_error"]["mse"] < 0.1
 
 
+@pytest.mark.slow  # pretrains and fine-tunes on MNIST
 def test_unrolled_model_is_the_stack_of_stages(run) -> None:
     stages, model = run["engine"].stages, run["unrolled"]
     x = run["test"].x
@@ -78,6 +80,7 @@ def test_unrolled_model_is_the_stack_of_stages(run) -> None:
     assert model.architecture == "deep" and model.config.code_activation == "linear"
 
 
+@pytest.mark.slow  # pretrains and fine-tunes on MNIST
 def test_finetuning_lowers_the_test_error(run) -> None:
     after = evaluate(run["model"], run["test"])["mse"]
     assert after < 0.95 * run["before"], (run["before"], after)
@@ -85,6 +88,7 @@ def test_finetuning_lowers_the_test_error(run) -> None:
     assert report.finetune["errors"]["train"]["mse"] < report.unrolled["train"]["mse"]
 
 
+@pytest.mark.slow  # pretrains and fine-tunes on MNIST
 def test_report_is_saved_and_reloaded_with_the_model(run) -> None:
     out: Path = run["out"]
     loaded = aezoo.load(out)
@@ -236,6 +240,7 @@ class TestStage(aezoo.Autoencoder):
 """
 
 
+@pytest.mark.slow  # pretrains and fine-tunes on MNIST
 def test_cli_pretrain_then_load(shared_data_copy, tmp_path) -> None:
     from aezoo.cli.main import cli
 

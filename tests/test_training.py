@@ -176,6 +176,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return dirs
 
 
+@pytest.mark.slow  # subprocesses: a SIGKILLed run and torchrun
 def test_resume_after_sigkill_is_bit_identical(runs: dict[str, Path]) -> None:
     a = load_file(runs["reference"] / "model.safetensors")
     b = load_file(runs["killed"] / "model.safetensors")
@@ -185,6 +186,7 @@ def test_resume_after_sigkill_is_bit_identical(runs: dict[str, Path]) -> None:
     assert ha["train"] == hb["train"] and ha["lr"] == hb["lr"] and ha["epoch"] == [1, 2, 3]
 
 
+@pytest.mark.slow  # torchrun, 2 processes
 def test_ddp_on_two_processes_matches_one_process(runs: dict[str, Path]) -> None:
     out = runs["ddp"]
     r0, r1 = load_file(out / "rank0.safetensors"), load_file(out / "rank1.safetensors")
@@ -229,6 +231,7 @@ def test_cli_trains_on_a_npy_file(tmp_path: Path) -> None:
     assert History.from_dict(json.loads((out / "history.json").read_text())).epoch == [1]
 
 
+@pytest.mark.slow  # trains on MNIST
 def test_cli_trains_on_mnist_and_resumes(tmp_path: Path, shared_data_copy: Path) -> None:
     out = tmp_path / "mnist"
     args = [
