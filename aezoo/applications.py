@@ -16,7 +16,7 @@ import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor
@@ -435,4 +435,4 @@ def generate(model: Autoencoder, n: int, *, seed: int | None = None) -> Tensor:
         raise InputError(f"n must be a positive integer, got {n!r}")
     gen = seeding.generator(seed, model.device) if seed is not None else None
     with _eval_mode(model):
-        return model.sample(n, generator=gen)  # type: ignore[attr-defined]
+        return cast(Any, model).sample(n, generator=gen)

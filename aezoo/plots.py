@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor
@@ -273,7 +273,7 @@ def sample_grid(model: Autoencoder, path: str | Path, n: int = 64, *, generator:
             "sample_grid needs a generative model such as 'vae' or 'aae'"
         )
     with _EvalMode(model):
-        samples = model.sample(n, generator=generator)  # type: ignore[attr-defined]
+        samples = cast(Any, model).sample(n, generator=generator)
     return _image_rows([_to_display(model, samples)], path, ["sample"], f"{model.architecture}: samples")
 
 
@@ -293,7 +293,7 @@ def denoising_grid(
         )
     x = _inputs(model, x, n).to(model.device)
     with _EvalMode(model):
-        noisy = model.corrupt(x, generator=generator)  # type: ignore[attr-defined]
+        noisy = cast(Any, model).corrupt(x, generator=generator)
         denoised = model(noisy).reconstruction
     rows = [_to_display(model, r) for r in (x, noisy, denoised)]
     return _image_rows(rows, path, ["clean", "corrupted", "denoised"], f"{model.architecture}: denoising")

@@ -171,7 +171,8 @@ class MLPAutoencoder(Autoencoder):
         if self.num_layers != 1:
             raise ConfigError(f"stage_weights needs a one-hidden-layer model, this one has dims={self.config.dims!r}")
         weight, bias = self.decoder_params(0)
-        return StageWeights(self.encoder[0].weight, self.encoder[0].bias, weight, bias, bool(self.config.tied))
+        encoder = cast(nn.Linear, self.encoder[0])
+        return StageWeights(encoder.weight, encoder.bias, weight, bias, bool(self.config.tied))
 
     @classmethod
     def from_stages(
@@ -211,14 +212,16 @@ class MLPAutoencoder(Autoencoder):
                 if stage.encoder_weight.shape[1] != dims[i]:
                     n_in = stage.encoder_weight.shape[1]
                     raise ConfigError(f"stage {i + 1} takes {n_in} inputs but stage {i} makes {dims[i]} codes")
-                model.encoder[i].weight.copy_(stage.encoder_weight)
-                model.encoder[i].bias.copy_(stage.encoder_bias)
+                encoder = cast(nn.Linear, model.encoder[i])
+                encoder.weight.copy_(stage.encoder_weight)
+                encoder.bias.copy_(stage.encoder_bias)
                 weight = stage.encoder_weight.t() if init == "transpose" else stage.decoder_weight
                 if tied:
                     model.decoder_bias[j].copy_(stage.decoder_bias)
                 else:
-                    model.decoder[j].weight.copy_(weight)
-                    model.decoder[j].bias.copy_(stage.decoder_bias)
+                    decoder = cast(nn.Linear, model.decoder[j])
+                    decoder.weight.copy_(weight)
+                    decoder.bias.copy_(stage.decoder_bias)
         return model
 
     def __init__(self, config: MLPConfig) -> None:
