@@ -25,6 +25,7 @@ the sigmoid codes below it with sigmoid units and cross-entropy, as in the 2006 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import time
@@ -37,10 +38,11 @@ from torch import Tensor
 
 from .config import config_from_dict, config_to_dict, dumps_json
 from .data import DeviceDataset
-from .errors import ConfigError, DataError, TrainingError, unknown_name
+from .errors import AezooError, ConfigError, DataError, TrainingError, unknown_name
 from .models.base import StageSpec
 from .models.layers import ACTIVATIONS, check_choice, check_dims
 from .models.mlp import DeepAE
+from .registry import get_architecture, list_models
 from .seeding import generator, seeded
 from .training.distributed import resolve_device
 
@@ -178,9 +180,6 @@ def stage_architectures() -> list[str]:
     >>> {"plain", "denoising", "sparse", "tied"} <= set(stage_architectures())
     True
     """
-    from .errors import AezooError
-    from .registry import get_architecture, list_models
-
     names = set(STAGE_ALIASES)
     for name in list_models():
         try:
@@ -193,8 +192,6 @@ def stage_architectures() -> list[str]:
 
 def stage_class(kind: str) -> type[Autoencoder]:
     """The architecture class that builds stages of ``kind`` (an alias or a registered name)."""
-    from .registry import get_architecture
-
     choices = stage_architectures()
     if kind not in choices:
         raise unknown_name("layer-wise stage kind", kind, choices, "any architecture with capabilities.stage")
@@ -442,7 +439,7 @@ class LayerwisePretrainer:
         wall = time.perf_counter() - t0
         n = len(train) if val is not None else len(train) - round(len(train) * tc.val_fraction)  # Trainer's hold-out
         seen = n * len(history.epoch)
-        flops_per_sample = 12 * sum(a * b for a, b in zip(self.config.dims[:-1], self.config.dims[1:]))
+        flops_per_sample = 12 * sum(a * b for a, b in itertools.pairwise(self.config.dims))
         record = {
             "config": tc.to_dict(),
             "epochs": len(history.epoch),
