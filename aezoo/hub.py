@@ -205,7 +205,7 @@ def hub_timeout(timeout: float | None = None) -> float:
     """
     source = "timeout"
     if timeout is None:
-        text = os.environ.get(TIMEOUT_ENV, "").strip()
+        text = (settings.text(TIMEOUT_ENV) or "").strip()
         if not text:
             return DEFAULT_TIMEOUT
         source = TIMEOUT_ENV

@@ -26,7 +26,6 @@ __all__ = [
     "hf_cache_dir",
     "hf_endpoint",
     "hf_offline",
-    "hf_timeout",
     "hf_tokens",
     "integer",
     "plugin_autoload_disabled",
@@ -67,6 +66,16 @@ SETTINGS: tuple[Setting, ...] = (
         "only the checkout's weights/",
     ),
     Setting(
+        "AEZOO_HUB_TIMEOUT",
+        "overall deadline in seconds of one Hub request or download (a stalled server fails fast)",
+        "30",
+    ),
+    Setting(
+        "AEZOO_MAX_WEIGHTS_BYTES",
+        "largest model.safetensors aezoo reads or downloads, in bytes",
+        "4 GiB",
+    ),
+    Setting(
         "AEZOO_DISABLE_PLUGIN_AUTOLOAD",
         "true/false: load aezoo's own architectures only, no third-party entry points",
         "false",
@@ -81,8 +90,6 @@ SETTINGS: tuple[Setting, ...] = (
         "the token saved by `hf auth login`",
     ),
     Setting("HUGGING_FACE_HUB_TOKEN", "older name of HF_TOKEN", "unset"),
-    Setting("HF_HUB_ETAG_TIMEOUT", "seconds to wait for the Hub to answer a metadata request (connect timeout)", "10"),
-    Setting("HF_HUB_DOWNLOAD_TIMEOUT", "seconds to wait on a stalled download (read timeout, at least 60 used)", "10"),
     Setting("WORLD_SIZE", "set by torchrun: number of data-parallel processes", "1"),
     Setting("RANK", "set by torchrun: this process's global rank", "0"),
     Setting("LOCAL_RANK", "set by torchrun: this process's rank on its node (picks its GPU)", "0"),
@@ -113,20 +120,6 @@ def flag(name: str, default: bool = False) -> bool:
     raise ConfigError(
         f"${name} is {value!r}, which is neither true nor false; set it to 1/true/yes/on or 0/false/no/off, or unset it"
     )
-
-
-def number(name: str, default: float) -> float:
-    """A positive number of seconds (or any positive quantity); ``default`` when unset or empty."""
-    value = text(name)
-    if value is None:
-        return default
-    try:
-        parsed = float(value)
-    except ValueError:
-        parsed = float("nan")
-    if not parsed > 0 or parsed == float("inf"):
-        raise ConfigError(f"${name} is {value!r}; it must be a positive number (e.g. {default:g}), or unset")
-    return parsed
 
 
 def integer(name: str, default: int) -> int:
@@ -185,11 +178,6 @@ def hf_cache_dir(default: str) -> str:
 def hf_offline() -> bool:
     """``$HF_HUB_OFFLINE``: never reach the Hub."""
     return flag("HF_HUB_OFFLINE")
-
-
-def hf_timeout(name: str) -> float:
-    """``$HF_HUB_ETAG_TIMEOUT`` or ``$HF_HUB_DOWNLOAD_TIMEOUT`` in seconds (10 when unset)."""
-    return number(name, 10.0)
 
 
 def hf_tokens() -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -267,7 +267,7 @@ def denoise_cmd(
     use_model_noise = noise == "auto" and type(net).capabilities.corrupt
     kind = "masking" if noise == "auto" else noise
     gen = generator(seed, net.device)
-    noisy = net.corrupt(x, generator=gen) if use_model_noise else add_noise(x, kind, level, generator=gen)
+    noisy = cast(Any, net).corrupt(x, generator=gen) if use_model_noise else add_noise(x, kind, level, generator=gen)
     denoised = denoise(net, noisy)
     rows = [plots._to_display(net, r[:n]) for r in (x, noisy, denoised)]
     label = "the model's own noise" if use_model_noise else f"{kind} noise, level {level}"
