@@ -31,6 +31,9 @@ _LAZY = {
     "Autoencoder": "models.base",
     "AEOutput": "models.base",
     "PLUGIN_API_VERSION": "models.base",
+    "Capabilities": "models.base",
+    "StageSpec": "models.base",
+    "StageWeights": "models.base",
     "AEConfig": "config",
     "Preprocessing": "preprocessing",
     "Pretrained": "pretrained",
@@ -104,7 +107,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .hub import publish, pull
     from .layerwise import LayerwiseConfig, pretrain
     from .loading import load
-    from .models.base import PLUGIN_API_VERSION, AEOutput, Autoencoder
+    from .models.base import PLUGIN_API_VERSION, AEOutput, Autoencoder, Capabilities, StageSpec, StageWeights
     from .preprocessing import Preprocessing
     from .pretrained import Pretrained, manifest_entries
     from .registry import (

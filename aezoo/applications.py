@@ -1,8 +1,8 @@
 """What autoencoders are used for: dimensionality reduction, anomaly detection, denoising, generation.
 
 Each application works on any model of the zoo through the contract (``encode``, ``forward``)
-and asks a model for more only by what it can do: ``sample(n)`` for generation, ``corrupt(x)``
-for a denoiser's own noise. No function here asks which class a model is.
+and asks a model for more only by the capabilities its class declares: ``sample(n)`` for
+generation, ``corrupt(x)`` for a denoiser's own noise. No function here asks which class a model is.
 
 All passes run in eval mode under ``torch.no_grad`` and restore the model's training flag.
 A :class:`~aezoo.data.DeviceDataset` is mapped to the model's input space first
@@ -16,13 +16,15 @@ import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor
 
+from . import seeding
 from .data import DeviceDataset
 from .errors import AezooError, InputError
+from .models import noise
 from .models.base import psnr
 
 if TYPE_CHECKING:
@@ -45,7 +47,7 @@ __all__ = [
 
 _DETECTOR_FORMAT = 1
 _DETECTOR_KIND = "aezoo.AnomalyDetector"
-NOISE_KINDS = ("masking", "gaussian")
+NOISE_KINDS = noise.NOISES
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -376,16 +378,13 @@ def add_noise(
     if not math.isfinite(level) or level < 0 or (kind == "masking" and level > 1):
         limit = "between 0 and 1" if kind == "masking" else "a finite number >= 0"
         raise InputError(f"{kind} noise level must be {limit}, got {level!r}")
-    if kind == "masking":
-        keep = torch.rand(x.shape, generator=generator, device=x.device) >= level
-        return x * keep.to(x.dtype)
-    return x + level * torch.randn(x.shape, generator=generator, device=x.device).to(x.dtype)
+    return noise.corrupt(x, kind, level, generator)
 
 
 def denoise(model: Autoencoder, x: Tensor | DeviceDataset, *, batch_size: int = 1000) -> Tensor:
     """The model's reconstruction of (noisy) inputs ``x``: the denoised version.
 
-    Any model can be asked; a trained denoiser (one with ``corrupt(x)``, e.g. ``denoising``)
+    Any model can be asked; a trained denoiser (``capabilities.corrupt``, e.g. ``denoising``)
     has learnt to do it. Make the noise with the model's own ``model.corrupt(x)`` or with
     :func:`add_noise`.
 
@@ -402,7 +401,7 @@ def denoise(model: Autoencoder, x: Tensor | DeviceDataset, *, batch_size: int = 
 
 # ----------------------------------------------------------------------------- generation
 def generative_architectures() -> list[str]:
-    """The registered architectures that can generate (whose class has ``sample(n)``).
+    """The registered architectures that can generate (their ``capabilities.sample`` is true).
 
     >>> "vae" in generative_architectures()
     True
@@ -412,13 +411,13 @@ def generative_architectures() -> list[str]:
     names = []
     for name in list_models():
         with contextlib.suppress(AezooError):
-            if callable(getattr(get_architecture(name), "sample", None)):
+            if get_architecture(name).capabilities.sample:
                 names.append(name)
     return names
 
 
 def generate(model: Autoencoder, n: int, *, seed: int | None = None) -> Tensor:
-    """``n`` new inputs ``(n, *input_shape)`` drawn from a generative model (one with ``sample(n)``).
+    """``n`` new inputs ``(n, *input_shape)`` drawn from a generative model (``capabilities.sample``).
 
     ``seed`` makes the draw repeatable without touching the global random state.
 
@@ -426,24 +425,14 @@ def generate(model: Autoencoder, n: int, *, seed: int | None = None) -> Tensor:
     >>> generate(aezoo.create("vae"), 4, seed=0).shape
     torch.Size([4, 1, 28, 28])
     """
-    sample = getattr(model, "sample", None)
-    if not callable(sample):
+    if not type(model).capabilities.sample:
         raise InputError(
-            f"{type(model).__name__} ({model.architecture!r}) cannot generate: it has no sample(n) method. "
+            f"{type(model).__name__} ({model.architecture!r}) cannot generate: it has no sample(n) method "
+            "(its capabilities.sample is False). "
             f"Models that can: {', '.join(map(repr, generative_architectures())) or 'none registered'}"
         )
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise InputError(f"n must be a positive integer, got {n!r}")
-    with _eval_mode(model), _seeded(seed, model.device):
-        return sample(n)
-
-
-@contextlib.contextmanager
-def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
-    if seed is None:
-        yield
-        return
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(int(seed))
-        yield
+    gen = seeding.generator(seed, model.device) if seed is not None else None
+    with _eval_mode(model):
+        return cast(Any, model).sample(n, generator=gen)

@@ -28,6 +28,7 @@ from .cards import build_card
 from .config import dumps_json
 from .errors import DataError
 from .loading import load_dir
+from .seeding import generator, seeded
 from .serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, read_config, sha256_file
 
 __all__ = ["CARD_METRICS", "bundle"]
@@ -70,15 +71,18 @@ def bundle(
     if nll_samples:
         metrics["nll_samples"] = float(nll_samples)
 
-    torch.manual_seed(0)  # the sampled figures are reproducible
-    plots.reconstruction_grid(model, test, directory / "reconstructions.png", n=16)
-    plots.latent_map(model, test, directory / "latent_map.png")
-    if (directory / "history.json").is_file():
-        plots.loss_curve(json.loads((directory / "history.json").read_text()), directory / "loss_curve.png")
-    if hasattr(model, "sample"):
-        plots.sample_grid(model, directory / "samples.png", n=64)
-    if hasattr(model, "corrupt"):
-        plots.denoising_grid(model, test, directory / "denoising.png", n=8)
+    can = type(model).capabilities
+    # The figures are reproducible: samples and noise come from a seeded generator; the latent
+    # map's PCA projection draws from torch's global one, seeded for the block only.
+    with seeded(0, device):
+        plots.reconstruction_grid(model, test, directory / "reconstructions.png", n=16)
+        plots.latent_map(model, test, directory / "latent_map.png")
+        if (directory / "history.json").is_file():
+            plots.loss_curve(json.loads((directory / "history.json").read_text()), directory / "loss_curve.png")
+        if can.sample:
+            plots.sample_grid(model, directory / "samples.png", n=64, generator=generator(0, device))
+        if can.corrupt:
+            plots.denoising_grid(model, test, directory / "denoising.png", n=8, generator=generator(1, device))
     for p in directory.glob("checkpoint*"):
         p.unlink()
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import settings
 from .errors import DataError, close_matches, unknown_name
 from .preprocessing import Preprocessing
 from .serialization import atomic_write
@@ -180,18 +181,16 @@ def _resolve_root(root: str | os.PathLike[str] | None) -> tuple[Path, str]:
     """The data root and where it came from (for error messages)."""
     if root is not None and str(root) != "":
         return Path(root).expanduser(), "root= / --data-dir"
-    if os.environ.get(DATA_ENV):
-        return Path(os.environ[DATA_ENV]).expanduser(), f"${DATA_ENV}"
+    env = settings.data_dir()
+    if env is not None:
+        return env, f"${DATA_ENV}"
     return _cache_root()
 
 
 def _cache_root() -> tuple[Path, str]:
     """aezoo's own, writable data folder: the only place aezoo writes unpacked files and caches."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser() / "data", f"${CACHE_ENV}/data"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "aezoo" / "data", "the default cache folder"
+    where = f"${CACHE_ENV}/data" if settings.text(CACHE_ENV) else "the default cache folder"
+    return settings.cache_dir() / "data", where
 
 
 # ------------------------------------------------------------------------------------ built-in sets

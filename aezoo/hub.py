@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import settings
 from .cards import FIGURE_SUFFIXES, build_card
 from .errors import AezooError, HubError, WeightsError
 from .models.base import Autoencoder
@@ -70,28 +71,23 @@ _FIX = (
 def _endpoint() -> str:
     from huggingface_hub import constants
 
-    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    return settings.hf_endpoint(constants.ENDPOINT)
 
 
 def _cache_dir() -> str:
     from huggingface_hub import constants
 
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.environ["HF_HUB_CACHE"]
-    if os.environ.get("HF_HOME"):
-        return os.path.join(os.environ["HF_HOME"], "hub")
-    return constants.HF_HUB_CACHE
+    return settings.hf_cache_dir(constants.HF_HUB_CACHE)
 
 
 def _offline() -> bool:
     from huggingface_hub import constants
 
-    env = (os.environ.get("HF_HUB_OFFLINE") or "").upper() in {"1", "ON", "YES", "TRUE"}
-    return env or bool(constants.HF_HUB_OFFLINE)
+    return settings.hf_offline() or bool(constants.HF_HUB_OFFLINE)
 
 
 def _secrets(token: str | None) -> list[str]:
-    found = [token, os.environ.get("HF_TOKEN"), os.environ.get("HUGGING_FACE_HUB_TOKEN")]
+    found = [token, *settings.hf_tokens()]
     try:
         from huggingface_hub import get_token
 
@@ -209,7 +205,7 @@ def hub_timeout(timeout: float | None = None) -> float:
     """
     source = "timeout"
     if timeout is None:
-        text = os.environ.get(TIMEOUT_ENV, "").strip()
+        text = (settings.text(TIMEOUT_ENV) or "").strip()
         if not text:
             return DEFAULT_TIMEOUT
         source = TIMEOUT_ENV

@@ -5,9 +5,13 @@ Science 313 (2006), with autoencoders in place of RBMs (Bengio et al., 2007; Vin
 for the denoising kind):
 
 1. layer ``k`` is trained as a one-hidden-layer autoencoder ``dims[k-1] -> dims[k] -> dims[k-1]``
-   on the codes of layers ``1..k-1``, which are computed once per stage and stay on the device;
+   on the codes of layers ``1..k-1``, which are computed once per stage and stay on the device.
+   A stage is a model of a registered architecture that declares ``capabilities.stage``
+   (``plain``, ``denoising``, ``sparse``, ``tied``, or a plugin's), built by its
+   ``as_stage(spec)`` and trained on its own ``loss``: the engine keeps no models of its own;
 2. the stage weights are copied into a ``deep`` model (encoder ``i`` from stage ``i``'s encoder,
-   decoder ``L-1-i`` from its decoder), which reproduces the stacked stages exactly;
+   decoder ``L-1-i`` from its decoder) by :meth:`aezoo.models.mlp.MLPAutoencoder.from_stages`,
+   which reproduces the stacked stages exactly;
 3. that model is fine-tuned end to end by :class:`aezoo.training.Trainer`.
 
 Per-stage losses. Each stage's output unit is the unit of the layer it reconstructs in the
@@ -21,30 +25,45 @@ the sigmoid codes below it with sigmoid units and cross-entropy, as in the 2006 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from .config import config_from_dict, config_to_dict, dumps_json
 from .data import DeviceDataset
-from .errors import ConfigError, DataError, TrainingError
-from .models.layers import ACTIVATIONS, activation, check_choice, check_dims
+from .errors import AezooError, ConfigError, DataError, TrainingError, unknown_name
+from .models.base import StageSpec
+from .models.layers import ACTIVATIONS, check_choice, check_dims
+from .models.mlp import DeepAE
+from .registry import get_architecture, list_models
+from .seeding import generator, seeded
 from .training.distributed import resolve_device
 
 if TYPE_CHECKING:
     from .models.base import Autoencoder
     from .training import TrainConfig
 
-__all__ = ["LayerwiseConfig", "LayerwisePretrainer", "LayerwiseReport", "load_report", "pretrain", "save", "unroll"]
+__all__ = [
+    "LayerwiseConfig",
+    "LayerwisePretrainer",
+    "LayerwiseReport",
+    "load_report",
+    "pretrain",
+    "save",
+    "stage_architectures",
+    "stage_class",
+    "unroll",
+]
 
-KINDS = ("plain", "denoising", "sparse", "tied")
+#: Stage kinds that are not architecture names.
+STAGE_ALIASES = {"plain": "mlp"}
 INITS = ("decoder", "transpose")
 REPORT_NAME = "layerwise.json"
 
@@ -59,7 +78,7 @@ class LayerwiseConfig:
     """
 
     dims: tuple[int, ...] = (784, 1000, 500, 250, 30)  # layer sizes, from the flattened input to the code
-    kind: str | tuple[str, ...] = "plain"  # stage kind for all layers, or one per layer: plain|denoising|sparse|tied
+    kind: str | tuple[str, ...] = "plain"  # stage architecture for all layers, or one per layer (stage_architectures())
     noise: float = 0.2  # denoising: fraction of inputs zeroed (masking noise) in each training batch
     sparsity: float = 0.05  # sparse: target mean activation of each sigmoid hidden unit
     sparsity_weight: float = 0.1  # sparse: weight of the KL (sigmoid) or L1 (other units) penalty
@@ -77,6 +96,7 @@ class LayerwiseConfig:
     device: str = "auto"  # cuda | mps | cpu | auto (cuda, then mps, then cpu)
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 elsewhere) | bf16 | fp32
     compile: bool = False  # torch.compile each stage's loss (worth it on CUDA for long runs)
+    stage_options: Mapping[str, Mapping[str, Any]] | None = None  # per kind: config fields of its stages
 
     def __post_init__(self) -> None:
         for name in ("dims", "kind", "layer_epochs"):
@@ -84,7 +104,20 @@ class LayerwiseConfig:
                 object.__setattr__(self, name, tuple(getattr(self, name)))
         check_dims("LayerwiseConfig", "dims", self.dims, min_len=2)
         for kind in self.kinds:
-            check_choice("LayerwiseConfig", "kind", kind, KINDS)
+            stage_class(kind)
+        if self.stage_options is not None:
+            if not isinstance(self.stage_options, Mapping) or not all(
+                isinstance(v, Mapping) for v in self.stage_options.values()
+            ):
+                raise ConfigError(
+                    "LayerwiseConfig.stage_options maps a stage kind to config fields of its architecture, "
+                    f"e.g. {{'denoising': {{'noise': 'gaussian'}}}}; got {self.stage_options!r}"
+                )
+            unused = sorted(set(self.stage_options) - set(self.kinds))
+            if unused:
+                raise ConfigError(
+                    f"LayerwiseConfig.stage_options names kinds {unused!r} that no stage uses (kinds: {self.kinds!r})"
+                )
         for name in ("activation", "code_activation", "output_activation"):
             check_choice("LayerwiseConfig", name, getattr(self, name), tuple(ACTIVATIONS))
         check_choice("LayerwiseConfig", "init", self.init, INITS)
@@ -127,6 +160,7 @@ class LayerwiseConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (a TrainConfig in ``finetune`` becomes its dict)."""
         data = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "finetune"}
+        data["stage_options"] = {k: dict(v) for k, v in self.stage_options.items()} if self.stage_options else None
         ft = self.finetune
         data["finetune"] = config_to_dict(ft) if dataclasses.is_dataclass(ft) else (dict(ft) if ft else None)
         return data
@@ -137,110 +171,31 @@ class LayerwiseConfig:
         return config_from_dict(cls, data)
 
 
-# --------------------------------------------------------------------------- stage models
-class _Stage(nn.Module):
-    """A one-hidden-layer autoencoder ``x -> h = act(W x + b) -> out(W' h + c)``.
+# --------------------------------------------------------------------------- stage architectures
+def stage_architectures() -> list[str]:
+    """The names a stage ``kind`` may take: registered architectures with ``capabilities.stage``.
 
-    ``forward`` returns the training loss terms. Subclasses add their kind's behaviour by
-    overriding ``corrupt`` (the input seen in training), ``penalty`` (on the hidden units) or
-    ``decoder_params`` (tying); the training loop never asks which kind it drives.
+    ``"plain"`` is the plain one-hidden-layer autoencoder, an alias of ``"mlp"``.
+
+    >>> {"plain", "denoising", "sparse", "tied"} <= set(stage_architectures())
+    True
     """
-
-    kind: ClassVar[str] = "plain"
-
-    def __init__(self, n_in: int, n_hidden: int, hidden: str, output: str, loss: str, cfg: LayerwiseConfig) -> None:
-        super().__init__()
-        self.hidden_name, self.output_name, self.loss_name = hidden, output, loss
-        self.encoder = nn.Linear(n_in, n_hidden)
-        nn.init.xavier_uniform_(self.encoder.weight)
-        nn.init.zeros_(self.encoder.bias)
-        self._make_decoder(n_in, n_hidden)
-
-    def _make_decoder(self, n_in: int, n_hidden: int) -> None:
-        self.decoder = nn.Linear(n_hidden, n_in)
-        nn.init.xavier_uniform_(self.decoder.weight)
-        nn.init.zeros_(self.decoder.bias)
-
-    def decoder_params(self) -> tuple[Tensor, Tensor]:
-        """``(weight, bias)`` of the reconstruction layer, shaped like ``nn.Linear(n_hidden, n_in)``."""
-        return self.decoder.weight, self.decoder.bias
-
-    def encode(self, x: Tensor) -> Tensor:
-        return activation(self.hidden_name)(self.encoder(x))
-
-    def decode_logits(self, h: Tensor) -> Tensor:
-        return F.linear(h, *self.decoder_params())
-
-    def decode(self, h: Tensor) -> Tensor:
-        return activation(self.output_name)(self.decode_logits(h))
-
-    def corrupt(self, x: Tensor) -> Tensor:
-        return x
-
-    def penalty(self, h: Tensor) -> Tensor | None:
-        return None
-
-    def reconstruction_loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        if self.loss_name == "bce":
-            return F.binary_cross_entropy_with_logits(logits.float(), target.float())
-        return F.mse_loss(activation(self.output_name)(logits.float()), target.float())
-
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        h = self.encode(self.corrupt(x) if self.training else x)
-        rec = self.reconstruction_loss(self.decode_logits(h), x)
-        terms, total = {"reconstruction": rec}, rec
-        extra = self.penalty(h)
-        if extra is not None:
-            terms["penalty"] = extra
-            total = total + extra
-        terms["loss"] = total
-        return terms
+    names = set(STAGE_ALIASES)
+    for name in list_models():
+        try:
+            if get_architecture(name).capabilities.stage:
+                names.add(name)
+        except AezooError:  # a broken plugin is reported by `aezoo plugins`, not here
+            continue
+    return sorted(names)
 
 
-class _DenoisingStage(_Stage):
-    """Vincent et al. (2008): reconstruct the clean input from one with a fraction masked to 0."""
-
-    kind = "denoising"
-
-    def __init__(self, n_in: int, n_hidden: int, hidden: str, output: str, loss: str, cfg: LayerwiseConfig) -> None:
-        super().__init__(n_in, n_hidden, hidden, output, loss, cfg)
-        self.noise = float(cfg.noise)
-
-    def corrupt(self, x: Tensor) -> Tensor:
-        return x * (torch.rand_like(x) >= self.noise).to(x.dtype)
-
-
-class _SparseStage(_Stage):
-    """Ng's sparse autoencoder: KL(rho || mean activation) for sigmoid units, L1 for the others."""
-
-    kind = "sparse"
-
-    def __init__(self, n_in: int, n_hidden: int, hidden: str, output: str, loss: str, cfg: LayerwiseConfig) -> None:
-        super().__init__(n_in, n_hidden, hidden, output, loss, cfg)
-        self.rho, self.weight = float(cfg.sparsity), float(cfg.sparsity_weight)
-
-    def penalty(self, h: Tensor) -> Tensor:
-        h = h.float()
-        if self.hidden_name != "sigmoid":
-            return self.weight * h.abs().mean()
-        rho, rho_hat = self.rho, h.mean(0).clamp(1e-6, 1 - 1e-6)
-        kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
-        return self.weight * kl.mean()
-
-
-class _TiedStage(_Stage):
-    """Tied weights: the decoder is the encoder transposed, with its own bias."""
-
-    kind = "tied"
-
-    def _make_decoder(self, n_in: int, n_hidden: int) -> None:
-        self.decoder_bias = nn.Parameter(torch.zeros(n_in))
-
-    def decoder_params(self) -> tuple[Tensor, Tensor]:
-        return self.encoder.weight.t(), self.decoder_bias
-
-
-_STAGES: dict[str, type[_Stage]] = {cls.kind: cls for cls in (_Stage, _DenoisingStage, _SparseStage, _TiedStage)}
+def stage_class(kind: str) -> type[Autoencoder]:
+    """The architecture class that builds stages of ``kind`` (an alias or a registered name)."""
+    choices = stage_architectures()
+    if kind not in choices:
+        raise unknown_name("layer-wise stage kind", kind, choices, "any architecture with capabilities.stage")
+    return get_architecture(STAGE_ALIASES.get(kind, kind))
 
 
 # --------------------------------------------------------------------------- report
@@ -288,7 +243,8 @@ class LayerwisePretrainer:
         self.device = resolve_device(str(config.device))
         bf16 = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
         self.precision = "bf16" if bf16 else "fp32"
-        self.stages: list[_Stage] = []
+        self.stages: list[Autoencoder] = []  # the trained stages, in eval mode
+        self._specs: list[StageSpec] = []
 
     def _autocast(self) -> Any:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
@@ -303,10 +259,10 @@ class LayerwisePretrainer:
         cfg = self.config
         x = _flat_input(train, cfg.dims, self.device)
         v = _flat_input(val, cfg.dims, self.device) if val is not None else None
-        records, self.stages = [], []
+        records, self.stages, self._specs = [], [], []
         for i, kind in enumerate(cfg.kinds):
             stage = self._make_stage(i, kind, x)
-            record = self._train_stage(i, stage, x)
+            record = self._train_stage(i, kind, stage, x)
             t0 = time.perf_counter()
             # The codes feed the next stage: computed once, kept on the device, no host round trip.
             x, record["train_error"] = _encode_dataset(stage, x, self._eval_batch, self._autocast)
@@ -323,40 +279,61 @@ class LayerwisePretrainer:
     def _eval_batch(self) -> int:
         return max(self.config.batch_size, 8192)
 
-    def _make_stage(self, i: int, kind: str, x: Tensor) -> _Stage:
+    def _make_stage(self, i: int, kind: str, x: Tensor) -> Autoencoder:
+        """Stage ``i``: ``kind``'s architecture as a one-hidden-layer model, seeded, on the device."""
         cfg = self.config
         last = i == cfg.num_layers - 1
-        hidden = cfg.code_activation if last else cfg.activation
         output = cfg.output_activation if i == 0 else cfg.activation
         in_unit = bool(((x >= 0) & (x <= 1)).all())  # one sync per stage
-        loss = "bce" if output == "sigmoid" and in_unit else "mse"
-        torch.manual_seed(cfg.seed + i)
-        return _STAGES[kind](cfg.dims[i], cfg.dims[i + 1], hidden, output, loss, cfg).to(self.device)
+        spec = StageSpec(
+            in_dim=cfg.dims[i],
+            code_dim=cfg.dims[i + 1],
+            activation=cfg.code_activation if last else cfg.activation,
+            output_activation=output,
+            loss="bce" if output == "sigmoid" and in_unit else "mse",
+            noise=cfg.noise,
+            sparsity=cfg.sparsity,
+            sparsity_weight=cfg.sparsity_weight,
+            options=dict((cfg.stage_options or {}).get(kind, {})),
+        )
+        cls = stage_class(kind)
+        with seeded(cfg.seed + i, self.device):  # the layers' initial weights
+            stage = cls.as_stage(spec)
+        if stage.input_shape != (spec.in_dim,) or stage.latent_dim != spec.code_dim:
+            raise TrainingError(
+                f"{cls.__name__}.as_stage built a model with input_shape {stage.input_shape!r} and latent_dim "
+                f"{stage.latent_dim!r}, but stage {i + 1} needs ({spec.in_dim},) and {spec.code_dim}"
+            )
+        stage.to(self.device)
+        stage.generator = generator(cfg.seed + 2000 + i, self.device)  # its training noise
+        self._specs.append(spec)
+        return stage
 
-    def _train_stage(self, i: int, stage: _Stage, x: Tensor) -> dict[str, Any]:
+    def _train_stage(self, i: int, kind: str, stage: Autoencoder, x: Tensor) -> dict[str, Any]:
+        """Adam on the stage's own ``loss`` over device-side shuffled batches; one sync per epoch."""
         from tqdm.auto import tqdm
 
-        cfg = self.config
+        cfg, spec = self.config, self._specs[i]
         epochs, n = cfg.epochs_per_stage[i], len(x)
         bs = min(cfg.batch_size, n)
         stop = n - n % bs  # drop the ragged last batch: static shapes for compile, reshuffled each epoch
         cuda = self.device.type == "cuda"
         opt = torch.optim.Adam(stage.parameters(), lr=cfg.layer_lr, fused=cuda or None)
-        step_fn = torch.compile(stage) if cfg.compile else stage
-        gen = torch.Generator(self.device).manual_seed(cfg.seed + 1000 + i)
+        loss_fn = torch.compile(stage.loss) if cfg.compile else stage.loss
+        order_gen = generator(cfg.seed + 1000 + i, self.device)
         n_in, n_out = cfg.dims[i], cfg.dims[i + 1]
-        desc = f"stage {i + 1}/{cfg.num_layers} {n_in}->{n_out} {stage.kind}"
+        desc = f"stage {i + 1}/{cfg.num_layers} {n_in}->{n_out} {kind}"
         history: list[dict[str, float]] = []
         stage.train()
         self._sync()
         t0 = time.perf_counter()
         with tqdm(range(epochs), desc=desc, unit="epoch", disable=not self.progress, leave=True) as bar:
             for _ in bar:
-                order = torch.randperm(n, device=self.device, generator=gen)
+                order = torch.randperm(n, device=self.device, generator=order_gen)
                 sums: dict[str, Tensor] = {}
                 for s in range(0, stop, bs):
                     with self._autocast():
-                        terms = step_fn(x[order[s : s + bs]])
+                        terms = loss_fn(x[order[s : s + bs]])
                     opt.zero_grad(set_to_none=True)
                     terms["loss"].backward()
                     opt.step()
@@ -370,11 +347,12 @@ class LayerwisePretrainer:
         seen = epochs * stop
         return {
             "stage": i + 1,
-            "kind": stage.kind,
+            "kind": kind,
+            "architecture": stage.architecture,
             "dims": [n_in, n_out],
-            "hidden_activation": stage.hidden_name,
-            "output_activation": stage.output_name,
-            "loss": stage.loss_name,
+            "hidden_activation": spec.activation,
+            "output_activation": spec.output_activation,
+            "loss": spec.loss,
             "epochs": epochs,
             "batch_size": bs,
             "history": history,
@@ -461,7 +439,7 @@ class LayerwisePretrainer:
         wall = time.perf_counter() - t0
         n = len(train) if val is not None else len(train) - round(len(train) * tc.val_fraction)  # Trainer's hold-out
         seen = n * len(history.epoch)
-        flops_per_sample = 12 * sum(a * b for a, b in zip(self.config.dims[:-1], self.config.dims[1:]))
+        flops_per_sample = 12 * sum(a * b for a, b in itertools.pairwise(self.config.dims))
         record = {
             "config": tc.to_dict(),
             "epochs": len(history.epoch),
@@ -476,43 +454,25 @@ class LayerwisePretrainer:
         return record, meta
 
 
-def unroll(stages: Sequence[_Stage], config: LayerwiseConfig, input_shape: Sequence[int]) -> Autoencoder:
-    """Build the ``deep`` model of ``config`` from trained stages, per mlp.py's module layout.
+def unroll(stages: Sequence[Autoencoder], config: LayerwiseConfig, input_shape: Sequence[int]) -> Autoencoder:
+    """The ``deep`` model of ``config`` stacked from trained stages (:meth:`DeepAE.from_stages`).
 
     ``encoder[i]`` takes stage ``i``'s encoder. ``decoder[L-1-i]`` takes stage ``i``'s decoder
     (``init="decoder"``) or its encoder transposed with the stage's decoder bias
     (``init="transpose"``). If every stage is tied, the model is tied too and keeps the biases.
     """
-    from .registry import create
-
-    L = config.num_layers
-    if len(stages) != L:
-        raise TrainingError(f"unroll needs {L} trained stages for dims={config.dims!r}, got {len(stages)}")
-    tied = all(s.kind == "tied" for s in stages)
-    model = create(
-        "deep",
-        input_shape=tuple(input_shape),
-        dims=tuple(config.dims),
+    if len(stages) != config.num_layers:
+        raise TrainingError(
+            f"unroll needs {config.num_layers} trained stages for dims={config.dims!r}, got {len(stages)}"
+        )
+    return DeepAE.from_stages(
+        [stage.stage_weights() for stage in stages],
+        input_shape=input_shape,
+        init=config.init,
         activation=config.activation,
         code_activation=config.code_activation,
         output_activation=config.output_activation,
-        tied=tied,
     )
-    model.to(stages[0].encoder.weight.device)
-    with torch.no_grad():
-        for i, stage in enumerate(stages):
-            j = L - 1 - i
-            model.encoder[i].weight.copy_(stage.encoder.weight)
-            model.encoder[i].bias.copy_(stage.encoder.bias)
-            weight, bias = stage.decoder_params()
-            if config.init == "transpose":
-                weight = stage.encoder.weight.t()
-            if tied:
-                model.decoder_bias[j].copy_(bias)
-            else:
-                model.decoder[j].weight.copy_(weight)
-                model.decoder[j].bias.copy_(bias)
-    return model
 
 
 def pretrain(
@@ -571,10 +531,10 @@ def _flat_input(data: DeviceDataset, dims: Sequence[int], device: torch.device) 
 
 
 @torch.no_grad()
-def _encode_dataset(stage: _Stage, x: Tensor, chunk: int, autocast: Any) -> tuple[Tensor, dict[str, float]]:
+def _encode_dataset(stage: Autoencoder, x: Tensor, chunk: int, autocast: Any) -> tuple[Tensor, dict[str, float]]:
     """Codes of every sample (float32, on ``x``'s device) and the stage's reconstruction errors."""
     stage.eval()
-    codes = torch.empty(len(x), stage.encoder.out_features, device=x.device, dtype=torch.float32)
+    codes = torch.empty(len(x), stage.latent_dim, device=x.device, dtype=torch.float32)
     sse = torch.zeros((), device=x.device, dtype=torch.float64)
     for s in range(0, len(x), chunk):
         with autocast():

@@ -2,7 +2,7 @@
 
 Every function draws with matplotlib's Agg backend (no display needed) or torchvision's
 ``make_grid``, writes a PNG atomically and returns its path. What a model can draw is decided
-by what it can do (``hasattr(model, "sample")``), never by its class.
+by the capabilities its class declares (``capabilities.sample``), never by its class.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor
@@ -265,30 +265,35 @@ def reconstruction_grid(model: Autoencoder, x: Tensor | DeviceDataset, path: str
     return _image_rows(rows, path, ["original", "reconstruction"], f"{model.architecture}: reconstructions")
 
 
-def sample_grid(model: Autoencoder, path: str | Path, n: int = 64) -> Path:
-    """Draw ``n`` samples of a generative model (one with ``sample(n)``, e.g. the VAE)."""
-    sample = getattr(model, "sample", None)
-    if not callable(sample):
+def sample_grid(model: Autoencoder, path: str | Path, n: int = 64, *, generator: torch.Generator | None = None) -> Path:
+    """Draw ``n`` samples of a generative model (``capabilities.sample``, e.g. the VAE), from ``generator``."""
+    if not type(model).capabilities.sample:
         raise InputError(
-            f"{type(model).__name__} ({model.architecture!r}) has no sample(n) method; "
+            f"{type(model).__name__} ({model.architecture!r}) cannot sample (its capabilities.sample is False); "
             "sample_grid needs a generative model such as 'vae' or 'aae'"
         )
     with _EvalMode(model):
-        samples = sample(n)
+        samples = cast(Any, model).sample(n, generator=generator)
     return _image_rows([_to_display(model, samples)], path, ["sample"], f"{model.architecture}: samples")
 
 
-def denoising_grid(model: Autoencoder, x: Tensor | DeviceDataset, path: str | Path, n: int = 8) -> Path:
-    """Draw clean inputs, their corruptions (``model.corrupt(x)``) and the model's denoising."""
-    corrupt = getattr(model, "corrupt", None)
-    if not callable(corrupt):
+def denoising_grid(
+    model: Autoencoder,
+    x: Tensor | DeviceDataset,
+    path: str | Path,
+    n: int = 8,
+    *,
+    generator: torch.Generator | None = None,
+) -> Path:
+    """Draw clean inputs, their corruptions (``model.corrupt(x, generator)``) and the model's denoising."""
+    if not type(model).capabilities.corrupt:
         raise InputError(
-            f"{type(model).__name__} ({model.architecture!r}) has no corrupt(x) method; "
-            "denoising_grid needs a denoising model such as 'denoising'"
+            f"{type(model).__name__} ({model.architecture!r}) has no noise of its own (its capabilities.corrupt "
+            "is False); denoising_grid needs a denoising model such as 'denoising'"
         )
     x = _inputs(model, x, n).to(model.device)
     with _EvalMode(model):
-        noisy = corrupt(x)
+        noisy = cast(Any, model).corrupt(x, generator=generator)
         denoised = model(noisy).reconstruction
     rows = [_to_display(model, r) for r in (x, noisy, denoised)]
     return _image_rows(rows, path, ["clean", "corrupted", "denoised"], f"{model.architecture}: denoising")

@@ -20,11 +20,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from . import settings
 
 __all__ = [
     "MANIFEST_NAME",
@@ -95,7 +96,7 @@ def bundled_dirs(name: str) -> list[Path]:
     ``$AEZOO_WEIGHTS_DIR`` first, then ``weights/`` of a source checkout (only when aezoo is imported
     from one: an installed wheel has no ``weights/`` beside it).
     """
-    roots = [Path(p) for p in os.environ.get(WEIGHTS_DIR_ENV, "").split(os.pathsep) if p]
+    roots = settings.weights_dirs()
     checkout = Path(__file__).resolve().parents[1]
     if (checkout / "pyproject.toml").is_file():
         roots.append(checkout / "weights")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import importlib.metadata as md
-import os
 import sys
 import threading
 import warnings
@@ -22,6 +21,7 @@ from typing import Any
 
 import torch
 
+from . import settings
 from .config import config_to_dict
 from .errors import PluginError, unknown_name
 from .models.base import PLUGIN_API_VERSION, Autoencoder
@@ -108,7 +108,7 @@ class _Registry:
                 "were not found. Install aezoo (pip install aezoo, or pip install -e . in a checkout) "
                 "rather than putting its source folder on sys.path."
             )
-        disabled = os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() not in ("", "0", "false", "no")
+        disabled = settings.plugin_autoload_disabled()
         for rec in records:
             if disabled and not rec.builtin:
                 rec.status = "disabled"

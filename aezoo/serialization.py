@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from . import settings
 from ._version import __version__
 from .config import config_to_dict, dumps_json
 from .errors import AezooError, WeightsError
@@ -68,7 +69,7 @@ _NAMES = {dtype: name for name, (dtype, _) in _DTYPES.items()}
 
 def max_weights_bytes() -> int:
     """The largest weights file aezoo reads or downloads: ``$AEZOO_MAX_WEIGHTS_BYTES`` or 4 GiB."""
-    text = os.environ.get(MAX_WEIGHTS_BYTES_ENV, "").strip()
+    text = (settings.text(MAX_WEIGHTS_BYTES_ENV) or "").strip()
     if not text:
         return _DEFAULT_MAX_WEIGHTS_BYTES
     try:

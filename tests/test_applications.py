@@ -76,6 +76,7 @@ def _subspace_task(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, aezoo.Aut
     return normal(3000), basis, model
 
 
+@pytest.mark.slow  # trains a model on 3000 points
 def test_detector_flags_off_subspace_points_at_the_calibrated_rate(tmp_path: Path) -> None:
     normal, basis, model = _subspace_task()
     calib, held_out = normal[:1000], normal[1000:]

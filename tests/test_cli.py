@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 import aezoo
@@ -52,6 +53,7 @@ def test_plugins_table() -> None:
     assert all({"name", "distribution", "version", "status", "error"} <= set(r) for r in records)
 
 
+@pytest.mark.slow  # the installed console script and python -m, in subprocesses
 def test_console_script_and_module() -> None:
     out = subprocess.run([sys.executable, "-m", "aezoo", "list", "lin*"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("linear")

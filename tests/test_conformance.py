@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 
@@ -13,37 +14,27 @@ import aezoo
 from aezoo.models.linear import LinearAE, LinearConfig
 from aezoo.testing.conformance import (
     CHECKS,
+    SMALL_CONFIGS,
+    SMALL_INPUT,
     ConformanceError,
     check_architecture,
     conformance_cases,
     conformance_parametrize,
 )
 
-SMALL = (1, 8, 8)
-# Small configs so that the whole zoo runs in seconds; an architecture not listed runs with defaults.
-OVERRIDES = {
-    "aae": {"input_shape": SMALL, "hidden_dims": (32,), "disc_hidden_dims": (32,)},
-    "conv": {"input_shape": SMALL, "channels": (4, 8), "latent_dim": 4},
-    "deep": {"input_shape": SMALL, "dims": (64, 32, 16, 8)},
-    "denoising": {"input_shape": SMALL, "dims": (64, 16)},
-    "linear": {"input_shape": SMALL},
-    "mlp": {"input_shape": SMALL, "dims": (64, 8)},
-    "sparse": {"input_shape": SMALL, "dims": (64, 16)},
-    "stacked": {"input_shape": SMALL, "dims": (64, 16, 8)},
-    "tied": {"input_shape": SMALL, "dims": (64, 16, 8)},
-    "vae": {"input_shape": SMALL, "hidden_dims": (32,), "latent_dim": 4},
-}
+SMALL = SMALL_INPUT
 
 
-@conformance_parametrize(overrides=OVERRIDES)
+@conformance_parametrize()  # every registered architecture, aezoo's own with SMALL_CONFIGS
 def test_zoo_conforms(case) -> None:
     case.run()
 
 
 def test_cases_ids_and_options() -> None:
-    cases = conformance_cases(["linear"], overrides=OVERRIDES, checks=["shapes", "save_load"], steps=3)
+    cases = conformance_cases(["linear"], checks=["shapes", "save_load"], steps=3)
     assert [c.id for c in cases] == ["linear-shapes", "linear-save_load"]
-    assert cases[0].options == {"steps": 3, "config_overrides": OVERRIDES["linear"]}
+    assert cases[0].options == {"steps": 3, "config_overrides": SMALL_CONFIGS["linear"]}
+    assert conformance_cases(["linear"], overrides={}, checks=["shapes"])[0].options["config_overrides"] == {}
     assert [c.check for c in conformance_cases(["linear"])] == list(CHECKS)
 
 
@@ -93,6 +84,27 @@ class _Random(LinearAE):
             self.encoder.weight.copy_(torch.randn(self.encoder.weight.shape, generator=gen))
 
 
+class _SampleIgnoresGenerator(LinearAE):
+    architecture = "samplenogen"
+    capabilities = aezoo.Capabilities(sample=True)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.decode(torch.randn(n, self.latent_dim))  # the global generator, not the one passed in
+
+
+class _StageWithForeignWeights(LinearAE):
+    architecture = "badstage"
+    capabilities = aezoo.Capabilities(stage=True)
+
+    @classmethod
+    def as_stage(cls, spec: aezoo.StageSpec) -> LinearAE:
+        return cls(LinearConfig(input_shape=(spec.in_dim,), latent_dim=spec.code_dim))
+
+    def stage_weights(self) -> aezoo.StageWeights:
+        n, k = self.input_shape[0], self.latent_dim
+        return aezoo.StageWeights(torch.zeros(k, n), torch.zeros(k), torch.zeros(n, k), torch.zeros(n), False)
+
+
 @pytest.mark.parametrize(
     ("cls", "check", "message"),
     [
@@ -102,6 +114,8 @@ class _Random(LinearAE):
         (_VectorLoss, "loss", "loss(x)['loss'] must be a floating-point scalar, got shape (4,)"),
         (_NoTraining, "training_step", "did not lower loss(x)['loss']"),
         (_Random, "determinism", "two models built after torch.manual_seed(0) gave different tensors"),
+        (_SampleIgnoresGenerator, "capabilities", "draw from the generator passed in"),
+        (_StageWithForeignWeights, "capabilities", "encodes differently from the stage"),
     ],
 )
 def test_kit_reports_breakage(cls: type, check: str, message: str) -> None:
@@ -115,3 +129,22 @@ def test_kit_reports_breakage(cls: type, check: str, message: str) -> None:
 def test_kit_reports_unbuildable_overrides() -> None:
     with pytest.raises(ConformanceError, match=r"linear \[shapes\]: LinearAE.from_config.*ConfigError.*latnt_dim"):
         check_architecture("linear", config_overrides={"latnt_dim": 3}, checks=["shapes"])
+
+
+@dataclasses.dataclass(frozen=True)
+class _NoLatentConfig(aezoo.AEConfig):
+    width: int = 3  # a plugin config that forgot latent_dim
+
+
+class _NoLatent(LinearAE):
+    architecture = "nolatent"
+    config_class = _NoLatentConfig
+
+    def __init__(self, config: _NoLatentConfig) -> None:
+        aezoo.Autoencoder.__init__(self, config)
+
+
+def test_a_config_without_latent_dim_is_a_clear_error() -> None:
+    model = _NoLatent(_NoLatentConfig())
+    with pytest.raises(aezoo.ConfigError, match=r"_NoLatentConfig has no latent_dim.*docs/plugins\.md"):
+        _ = model.latent_dim

@@ -59,13 +59,16 @@ from aezoo.models.linear import LinearAE  # noqa: E402
 
 
 class _Generative(LinearAE):
-    """A test double with the capabilities of a VAE and a denoiser."""
+    """A test double that declares (and has) the capabilities of a VAE and a denoiser."""
 
-    def sample(self, n: int) -> torch.Tensor:
-        return self.decode(torch.randn(n, self.latent_dim, device=self.device))
+    capabilities = aezoo.Capabilities(sample=True, corrupt=True)
 
-    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
-        return (x + 0.3 * torch.randn_like(x)).clamp(0, 1)
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.decode(torch.randn(n, self.latent_dim, generator=generator, device=self.device))
+
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        noise = torch.randn(x.shape, generator=generator, device=x.device)
+        return (x + 0.3 * noise).clamp(0, 1)
 
 
 def _double(**overrides: object) -> _Generative:

@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 import aezoo
 from aezoo import registry
 from aezoo.cli.main import cli
+from aezoo.layerwise import LayerwiseConfig, LayerwisePretrainer
 from aezoo.scaffold import write_dist_info
 from aezoo.testing.conformance import check_architecture
 
@@ -35,6 +37,24 @@ def test_example_plugin_joins_the_zoo(tmp_path: Path, monkeypatch: pytest.Monkey
     plugins = runner.invoke(cli, ["plugins"])
     assert re.search(r"^contractive +aezoo-contractive 0\.1\.0  loaded", plugins.output, re.M), plugins.output
     check_architecture("contractive", config_overrides={"input_shape": (1, 8, 8), "latent_dim": 8})
+    # It opts in as a layer-wise stage: sigmoid contractive layers, then a plain linear code layer.
+    data = aezoo.DeviceDataset(torch.rand(128, 1, 8, 8, generator=torch.Generator().manual_seed(0)))
+    cfg = LayerwiseConfig(
+        dims=(64, 16, 4),
+        kind=("contractive", "plain"),
+        layer_epochs=2,
+        finetune_epochs=0,
+        device="cpu",
+        stage_options={"contractive": {"contraction": 0.1}},
+    )
+    engine = LayerwisePretrainer(cfg, progress=False)
+    model, report = engine.fit(data)
+    assert report.stages[0]["architecture"] == "contractive" and "contraction" in report.stages[0]["history"][0]
+    assert engine.stages[0].config.contraction == 0.1
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model.encode(data.x), engine.stages[1].encode(engine.stages[0].encode(data.x.flatten(1)))
+        )
 
 
 _FUTURE = '''

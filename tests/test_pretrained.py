@@ -105,6 +105,7 @@ def test_bundle_meets_its_bar(name: str) -> None:
         assert metrics["psnr_denoised"] > metrics["psnr_noisy"]
 
 
+@pytest.mark.slow  # a fresh offline process
 def test_load_needs_no_network() -> None:
     """A fresh process with the Hub unreachable (and offline mode on) loads a bundled model."""
     code = "import aezoo; print(type(aezoo.load('conv-mnist')).__name__)"

@@ -21,6 +21,7 @@ from aezoo.cli.main import cli
 from aezoo.errors import ConfigError, TrainingError
 from aezoo.models.linear import LinearAE
 from aezoo.preprocessing import Preprocessing
+from aezoo.seeding import seeded
 from aezoo.training import History, TrainConfig, Trainer
 from aezoo.training.checkpoint import CHECKPOINT_TENSORS, PREVIOUS_TENSORS, read_checkpoint
 
@@ -175,6 +176,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return dirs
 
 
+@pytest.mark.slow  # subprocesses: a SIGKILLed run and torchrun
 def test_resume_after_sigkill_is_bit_identical(runs: dict[str, Path]) -> None:
     a = load_file(runs["reference"] / "model.safetensors")
     b = load_file(runs["killed"] / "model.safetensors")
@@ -184,6 +186,7 @@ def test_resume_after_sigkill_is_bit_identical(runs: dict[str, Path]) -> None:
     assert ha["train"] == hb["train"] and ha["lr"] == hb["lr"] and ha["epoch"] == [1, 2, 3]
 
 
+@pytest.mark.slow  # torchrun, 2 processes
 def test_ddp_on_two_processes_matches_one_process(runs: dict[str, Path]) -> None:
     out = runs["ddp"]
     r0, r1 = load_file(out / "rank0.safetensors"), load_file(out / "rank1.safetensors")
@@ -228,6 +231,7 @@ def test_cli_trains_on_a_npy_file(tmp_path: Path) -> None:
     assert History.from_dict(json.loads((out / "history.json").read_text())).epoch == [1]
 
 
+@pytest.mark.slow  # trains on MNIST
 def test_cli_trains_on_mnist_and_resumes(tmp_path: Path, shared_data_copy: Path) -> None:
     out = tmp_path / "mnist"
     args = [
@@ -279,3 +283,29 @@ def test_cli_bad_set_key_is_one_line_error(tmp_path: Path) -> None:
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_resume_of_a_model_with_training_noise_is_bit_identical(tmp_path: Path) -> None:
+    """The denoiser's masks come from ``model.generator``, whose state each checkpoint stores."""
+    data = aezoo.DeviceDataset(torch.rand(96, 1, 8, 8, generator=torch.Generator().manual_seed(0)), name="noisy")
+    cfg = TrainConfig(epochs=2, batch_size=16, checkpoint_every=4, val_fraction=0.0)
+
+    def denoiser() -> aezoo.Autoencoder:
+        with seeded(0):
+            return aezoo.create("denoising", input_shape=(1, 8, 8), dims=(64, 16))
+
+    reference = denoiser()
+    Trainer(reference, cfg, out_dir=tmp_path / "ref", progress=False).fit(data)
+
+    def stop_after_step_5(event) -> None:
+        if event.kind == "step" and event.global_step == 5:
+            event.trainer.should_stop = True  # the run ends; its step-4 checkpoint stays
+
+    killed = tmp_path / "killed"
+    Trainer(denoiser(), cfg, out_dir=killed, progress=False, callbacks=[stop_after_step_5]).fit(data)
+    assert read_checkpoint(killed)[0]["global_step"] == 4
+    torch.manual_seed(1234)  # the global generator's state must not matter
+    resumed = denoiser()
+    Trainer(resumed, cfg, out_dir=killed, progress=False).fit(data, resume=True)
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], tensor), name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -258,16 +258,16 @@ def denoise_cmd(
     aezoo denoise runs/conv --noise gaussian --level 0.3 --out denoised.png
     """
     from aezoo import plots
-    from aezoo.applications import _seeded, add_noise, denoise, psnr
+    from aezoo.applications import add_noise, denoise, psnr
     from aezoo.evaluation import format_table, model_inputs
+    from aezoo.seeding import generator
 
     net = _model(model, device)
     x = model_inputs(net, _data(dataset, split, data_dir, str(net.device), max(limit, n)))
-    corrupt = getattr(net, "corrupt", None)
-    use_model_noise = noise == "auto" and callable(corrupt)
+    use_model_noise = noise == "auto" and type(net).capabilities.corrupt
     kind = "masking" if noise == "auto" else noise
-    with _seeded(seed, net.device):
-        noisy = corrupt(x) if use_model_noise else add_noise(x, kind, level)
+    gen = generator(seed, net.device)
+    noisy = cast(Any, net).corrupt(x, generator=gen) if use_model_noise else add_noise(x, kind, level, generator=gen)
     denoised = denoise(net, noisy)
     rows = [plots._to_display(net, r[:n]) for r in (x, noisy, denoised)]
     label = "the model's own noise" if use_model_noise else f"{kind} noise, level {level}"

@@ -45,7 +45,10 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str | tupl
     default="plain",
     show_default=True,
     callback=_kinds,
-    help="Stage kind, one for all or one per layer (comma-separated): plain, denoising, sparse, tied.",
+    help=(
+        "Stage architecture, one for all or one per layer (comma-separated): plain, denoising, sparse, "
+        "tied, or any architecture (a plugin's too) that declares capabilities.stage."
+    ),
 )
 @click.option(
     "--noise", type=float, default=0.2, show_default=True, help="Masked fraction of inputs for denoising stages."

@@ -78,11 +78,11 @@ def train_cmd(
     aezoo train vae --set latent_dim=8 --schedule cosine --out runs/vae
     torchrun --nproc_per_node 4 -m aezoo train conv --out runs/conv   (data parallel)
     """
-    import torch
 
     from .. import create
     from ..data import load_dataset
     from ..errors import ConfigError
+    from ..seeding import seeded
     from ..training import TrainConfig, Trainer
     from ..training.distributed import local_rank, resolve_device
 
@@ -94,8 +94,8 @@ def train_cmd(
         model_overrides = parse_sets(sets)
     except click.BadParameter as e:
         raise ConfigError(e.format_message()) from None
-    torch.manual_seed(seed)  # the initial weights
-    model = create(arch, **model_overrides)
+    with seeded(seed):  # the initial weights
+        model = create(arch, **model_overrides)
     data = load_dataset(dataset, "train", root=data_dir, device=resolve_device(device, local_rank()))
     if limit is not None:
         if limit < 1:

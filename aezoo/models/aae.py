@@ -14,7 +14,7 @@ from torch import Tensor
 from ..config import AEConfig
 from ..errors import ConfigError
 from ..pretrained import builtin_entries
-from .base import Autoencoder, MakeOptimizer, reconstruction_error
+from .base import Autoencoder, Capabilities, MakeOptimizer, reconstruction_error
 from .layers import ACTIVATIONS, check_choice, check_dims, flat_size, mlp
 
 __all__ = ["AAE", "AAEConfig"]
@@ -65,6 +65,7 @@ class AAE(Autoencoder):
     architecture = "aae"
     pretrained = builtin_entries("aae")
     config_class = AAEConfig
+    capabilities = Capabilities(sample=True)
     config: AAEConfig
 
     def __init__(self, config: AAEConfig) -> None:
@@ -97,7 +98,7 @@ class AAE(Autoencoder):
     # ----------------------------------------------------------------- adversarial terms
     def _disc_loss(self, code: Tensor) -> Tensor:
         """Discriminator cross-entropy: prior draws are real (1), codes are fake (0)."""
-        real = self.discriminator(self.sample_prior(len(code)).to(code.dtype))
+        real = self.discriminator(self.sample_prior(len(code), self.generator).to(code.dtype))
         fake = self.discriminator(code)
         return F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + F.binary_cross_entropy_with_logits(
             fake, torch.zeros_like(fake)

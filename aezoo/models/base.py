@@ -10,24 +10,78 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from ..config import AEConfig, config_from_dict, replace_config
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..preprocessing import Preprocessing
 from ..pretrained import Pretrained
 from ..serialization import save_model
 
-__all__ = ["PLUGIN_API_VERSION", "AEOutput", "Autoencoder", "MakeOptimizer"]
+__all__ = [
+    "PLUGIN_API_VERSION",
+    "AEOutput",
+    "Autoencoder",
+    "Capabilities",
+    "MakeOptimizer",
+    "StageSpec",
+    "StageWeights",
+]
 
 #: The plugin API this aezoo implements. A plugin declares the version it was written for in
 #: its model class (``api_version``); see CONTRIBUTING.md for what a mismatch does.
 PLUGIN_API_VERSION = 1
 
 MakeOptimizer = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """What a model class can do beyond the contract, declared on the class and never probed.
+
+    Code that offers a feature only some models have (sampling figures, denoising grids,
+    layer-wise stacking) reads ``type(model).capabilities``; a plugin opts in by declaring it.
+
+    >>> import aezoo
+    >>> aezoo.get_architecture("vae").capabilities.sample, aezoo.get_architecture("conv").capabilities.sample
+    (True, False)
+    """
+
+    sample: bool = False  # has sample(n, generator=None) -> (n, *input_shape): draws new inputs
+    corrupt: bool = False  # has corrupt(x, generator=None): applies the noise it learns to remove
+    stage: bool = False  # has as_stage(spec) and stage_weights(): a layer of layer-wise pretraining
+
+
+@dataclasses.dataclass(frozen=True)
+class StageSpec:
+    """What the layer-wise engine asks of a stage: a one-hidden-layer autoencoder of these sizes.
+
+    ``Autoencoder.as_stage(spec)`` builds one from its own architecture; it reads the fields it
+    uses (a denoiser ``noise``, a sparse model ``sparsity``) and ignores the others.
+    """
+
+    in_dim: int  # features of the input the stage reconstructs (flat: input_shape == (in_dim,))
+    code_dim: int  # hidden units
+    activation: str = "sigmoid"  # hidden units (an aezoo.models.layers.ACTIVATIONS name)
+    output_activation: str = "sigmoid"  # reconstruction units
+    loss: str = "mse"  # reconstruction loss: "bce" (cross-entropy on sigmoid logits) | "mse"
+    noise: float = 0.0  # corrupting stages: the fraction of inputs masked to 0
+    sparsity: float = 0.05  # sparse stages: target mean activation of each hidden unit
+    sparsity_weight: float = 0.1  # sparse stages: weight of the sparsity penalty
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # config fields of the architecture
+
+
+class StageWeights(NamedTuple):
+    """A trained stage as two linear maps, which unrolling copies into a deep model."""
+
+    encoder_weight: Tensor  # (code_dim, in_dim)
+    encoder_bias: Tensor  # (code_dim,)
+    decoder_weight: Tensor  # (in_dim, code_dim)
+    decoder_bias: Tensor  # (in_dim,)
+    tied: bool  # the decoder weight is the encoder weight transposed (and stays so when unrolled)
 
 
 @dataclasses.dataclass
@@ -57,6 +111,7 @@ class Autoencoder(nn.Module):
     config_class: ClassVar[type[AEConfig]] = AEConfig
     api_version: ClassVar[int] = PLUGIN_API_VERSION
     pretrained: ClassVar[tuple[Pretrained, ...]] = ()
+    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, config: AEConfig) -> None:
         super().__init__()
@@ -64,6 +119,9 @@ class Autoencoder(nn.Module):
             raise TypeError(f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(config).__name__}")
         self.config = config
         self.preprocessing = Preprocessing()
+        # Where the model draws its training noise (masks, reparameterisation, prior draws):
+        # set by the trainer and the layer-wise engine from their seed; None is torch's global one.
+        self.generator: torch.Generator | None = None
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -77,6 +135,22 @@ class Autoencoder(nn.Module):
             config = replace_config(config, **overrides)
         return cls(config)
 
+    @classmethod
+    def as_stage(cls, spec: StageSpec) -> Autoencoder:
+        """A one-hidden-layer model of this architecture for layer-wise pretraining.
+
+        Only classes whose ``capabilities.stage`` is true implement it (with
+        :meth:`stage_weights`); see docs/plugins.md.
+        """
+        raise ConfigError(
+            f"architecture {cls.architecture!r} cannot be a layer-wise stage (its capabilities.stage is False); "
+            "use one that can, e.g. 'plain', 'denoising', 'sparse' or 'tied'"
+        )
+
+    def stage_weights(self) -> StageWeights:
+        """This stage's encoder and decoder as linear maps (classes with ``capabilities.stage``)."""
+        raise ConfigError(f"architecture {self.architecture!r} is not a layer-wise stage")
+
     # ----------------------------------------------------------------- properties
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -84,7 +158,17 @@ class Autoencoder(nn.Module):
 
     @property
     def latent_dim(self) -> int:
-        return int(self.config.latent_dim)  # type: ignore[attr-defined]
+        # A config must say its code size (a field or a property): the contract's one required
+        # attribute beyond input_shape. Raised as a ConfigError, not an AttributeError that
+        # nn.Module would turn into a puzzling "has no attribute 'latent_dim'".
+        try:
+            return int(self.config.latent_dim)  # type: ignore[attr-defined]
+        except AttributeError:
+            raise ConfigError(
+                f"{type(self.config).__name__} has no latent_dim: every aezoo config must give its code size as a "
+                "field (latent_dim: int = 16) or a property (MLPConfig derives it from dims), or the model class "
+                "must override the latent_dim property; see docs/plugins.md"
+            ) from None
 
     @property
     def num_params(self) -> int:

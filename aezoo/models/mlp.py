@@ -8,7 +8,7 @@
 * ``deep`` — Hinton & Salakhutdinov, "Reducing the Dimensionality of Data with Neural
   Networks", Science 313 (2006): 784-1000-500-250-30, logistic hidden units, linear code.
 
-Module layout (the layer-wise pretraining engine relies on it): ``encoder`` is an
+Module layout (:meth:`MLPAutoencoder.from_stages` fills it from layer-wise stages): ``encoder`` is an
 ``nn.ModuleList`` of ``nn.Linear`` with ``encoder[i]: dims[i] -> dims[i+1]``. Untied models have
 ``decoder: nn.ModuleList`` with ``decoder[j]: dims[-1-j] -> dims[-2-j]``; tied models have
 ``decoder_bias: nn.ParameterList`` in that order and use ``encoder[L-1-j].weight.t()`` as weights.
@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,8 @@ from torch import Tensor, nn
 from ..config import AEConfig
 from ..errors import ConfigError
 from ..pretrained import builtin_entries
-from .base import Autoencoder, reconstruction_error
+from ..seeding import seeded
+from .base import Autoencoder, Capabilities, StageSpec, StageWeights, reconstruction_error
 from .layers import ACTIVATIONS, INITS, activation, check_choice, check_dims, flat_size, init_linear
 
 __all__ = [
@@ -125,10 +127,102 @@ class DeepConfig(MLPConfig):
 
 
 class MLPAutoencoder(Autoencoder):
-    """Generic deep MLP autoencoder; the registered architectures differ only in their config."""
+    """Generic deep MLP autoencoder; the registered architectures differ only in their config.
+
+    Every one of them can be a layer-wise stage (:meth:`as_stage`), and :meth:`from_stages`
+    stacks trained stages (of any architecture that declares ``capabilities.stage``) into one.
+    """
 
     config_class = MLPConfig
     config: MLPConfig
+    capabilities = Capabilities(stage=True)
+    #: Config fields of a stage of this architecture (the rest comes from the StageSpec):
+    #: Glorot init with zero biases and no weight penalty, as in Bengio et al. (2007).
+    stage_config: ClassVar[Mapping[str, Any]] = {"init": "xavier", "l2": 0.0, "tied": False}
+
+    @classmethod
+    def as_stage(cls, spec: StageSpec) -> MLPAutoencoder:
+        """A one-hidden-layer ``in_dim -> code_dim -> in_dim`` model of this architecture.
+
+        >>> from aezoo.models.base import StageSpec
+        >>> MLPAE.as_stage(StageSpec(in_dim=784, code_dim=32)).config.dims
+        (784, 32)
+        """
+        fields = {
+            **cls.stage_config,
+            "input_shape": (spec.in_dim,),
+            "dims": (spec.in_dim, spec.code_dim),
+            "activation": spec.activation,
+            "code_activation": spec.activation,
+            "output_activation": spec.output_activation,
+            "loss": spec.loss,
+            **cls._stage_fields(spec),
+            **spec.options,
+        }
+        return cast("MLPAutoencoder", cls.from_config(**fields))
+
+    @classmethod
+    def _stage_fields(cls, spec: StageSpec) -> dict[str, Any]:
+        """Config fields this architecture takes from the spec's shared knobs (noise, sparsity)."""
+        return {}
+
+    def stage_weights(self) -> StageWeights:
+        """The one encoder and decoder layer of a one-hidden-layer model."""
+        if self.num_layers != 1:
+            raise ConfigError(f"stage_weights needs a one-hidden-layer model, this one has dims={self.config.dims!r}")
+        weight, bias = self.decoder_params(0)
+        encoder = cast(nn.Linear, self.encoder[0])
+        return StageWeights(encoder.weight, encoder.bias, weight, bias, bool(self.config.tied))
+
+    @classmethod
+    def from_stages(
+        cls,
+        stages: Sequence[StageWeights],
+        *,
+        input_shape: Sequence[int],
+        init: str = "decoder",
+        **config: Any,
+    ) -> MLPAutoencoder:
+        """Stack trained stages: ``encoder[i]`` from stage ``i``, ``decoder[L-1-i]`` from its decoder.
+
+        ``init="transpose"`` takes each decoder weight from the stage's encoder transposed (its
+        decoder bias kept). The model is tied when every stage is, and then keeps the biases.
+        ``config`` sets the other fields (activations); ``dims`` follow from the stages.
+
+        >>> import torch
+        >>> from aezoo.models.base import StageWeights
+        >>> w = StageWeights(torch.ones(2, 4), torch.zeros(2), torch.ones(4, 2), torch.zeros(4), False)
+        >>> DeepAE.from_stages([w], input_shape=(4,)).config.dims
+        (4, 2)
+        """
+        check_choice(cls.__name__, "from_stages init", init, ("decoder", "transpose"))
+        if not stages:
+            raise ConfigError("from_stages needs at least one trained stage")
+        dims = (stages[0].encoder_weight.shape[1], *(s.encoder_weight.shape[0] for s in stages))
+        tied = all(s.tied for s in stages)
+        with seeded(0):  # every weight is overwritten below; don't advance torch's global generator
+            model = cast(
+                "MLPAutoencoder", cls.from_config(input_shape=tuple(input_shape), dims=dims, tied=tied, **config)
+            )
+        model.to(stages[0].encoder_weight.device)
+        L = len(stages)
+        with torch.no_grad():
+            for i, stage in enumerate(stages):
+                j = L - 1 - i
+                if stage.encoder_weight.shape[1] != dims[i]:
+                    n_in = stage.encoder_weight.shape[1]
+                    raise ConfigError(f"stage {i + 1} takes {n_in} inputs but stage {i} makes {dims[i]} codes")
+                encoder = cast(nn.Linear, model.encoder[i])
+                encoder.weight.copy_(stage.encoder_weight)
+                encoder.bias.copy_(stage.encoder_bias)
+                weight = stage.encoder_weight.t() if init == "transpose" else stage.decoder_weight
+                if tied:
+                    model.decoder_bias[j].copy_(stage.decoder_bias)
+                else:
+                    decoder = cast(nn.Linear, model.decoder[j])
+                    decoder.weight.copy_(weight)
+                    decoder.bias.copy_(stage.decoder_bias)
+        return model
 
     def __init__(self, config: MLPConfig) -> None:
         super().__init__(config)
@@ -256,6 +350,7 @@ class TiedAE(MLPAutoencoder):
     architecture = "tied"
     pretrained = builtin_entries("tied")
     config_class = TiedConfig
+    stage_config: ClassVar[Mapping[str, Any]] = {"init": "xavier", "l2": 0.0, "tied": True}
 
 
 class DeepAE(MLPAutoencoder):

@@ -15,13 +15,13 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..pretrained import builtin_entries
-from .base import psnr
+from .base import Capabilities, StageSpec, psnr
 from .layers import check_choice
 from .mlp import MLPAutoencoder, MLPConfig
+from .noise import NOISES, corrupt
 
 __all__ = ["DenoisingAE", "DenoisingConfig", "SparseAE", "SparseConfig", "psnr"]
 
-NOISES = ("masking", "gaussian")
 PENALTIES = ("kl", "l1")
 
 
@@ -71,6 +71,11 @@ class DenoisingAE(MLPAutoencoder):
     pretrained = builtin_entries("denoising")
     config_class = DenoisingConfig
     config: DenoisingConfig
+    capabilities = Capabilities(corrupt=True, stage=True)
+
+    @classmethod
+    def _stage_fields(cls, spec: StageSpec) -> dict[str, Any]:
+        return {"noise": "masking", "noise_level": spec.noise}
 
     def corrupt(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """``x`` with this model's noise applied (masking or additive Gaussian)."""
@@ -78,14 +83,10 @@ class DenoisingAE(MLPAutoencoder):
         return self._corrupt(x, generator)
 
     def _corrupt(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        level = self.config.noise_level
-        if self.config.noise == "masking":
-            keep = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) >= level
-            return x * keep
-        return x + level * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return corrupt(x, self.config.noise, self.config.noise_level, generator)
 
     def _loss(self, x: Tensor) -> dict[str, Tensor]:
-        source = self._corrupt(x) if self.training else x
+        source = self._corrupt(x, self.generator) if self.training else x
         rec = self._reconstruction_loss(self._encode(source), x)
         return self._with_penalty({"reconstruction": rec}, rec)
 
@@ -152,6 +153,12 @@ class SparseAE(MLPAutoencoder):
     pretrained = builtin_entries("sparse")
     config_class = SparseConfig
     config: SparseConfig
+
+    @classmethod
+    def _stage_fields(cls, spec: StageSpec) -> dict[str, Any]:
+        # KL needs probabilities: sigmoid hidden units; any other unit gets the L1 penalty.
+        penalty = "kl" if spec.activation == "sigmoid" else "l1"
+        return {"penalty": penalty, "rho": spec.sparsity, "beta": spec.sparsity_weight}
 
     def sparsity(self, code: Tensor) -> Tensor:
         """The sparsity penalty (already weighted by ``beta``) of a batch of codes."""

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from ..config import AEConfig
 from ..errors import ConfigError
 from ..pretrained import builtin_entries
-from .base import AEOutput, Autoencoder
+from .base import AEOutput, Autoencoder, Capabilities
 from .layers import ACTIVATIONS, check_choice, check_dims, flat_size, mlp
 
 __all__ = ["VAE", "VAEConfig", "VAEOutput"]
@@ -67,6 +67,7 @@ class VAE(Autoencoder):
     architecture = "vae"
     pretrained = builtin_entries("vae")
     config_class = VAEConfig
+    capabilities = Capabilities(sample=True)
     config: VAEConfig
 
     def __init__(self, config: VAEConfig) -> None:
@@ -107,7 +108,7 @@ class VAE(Autoencoder):
 
     def _forward(self, x: Tensor) -> VAEOutput:
         mean, logvar = self._posterior(x)
-        z = self._reparameterize(mean, logvar) if self.training else mean
+        z = self._reparameterize(mean, logvar, self.generator) if self.training else mean
         return VAEOutput(reconstruction=self._decode(z), latent=z, mean=mean, logvar=logvar)
 
     def _terms(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
@@ -122,7 +123,7 @@ class VAE(Autoencoder):
         return torch.bernoulli(x.clamp(0, 1), generator=generator) if self.config.binarize else x
 
     def _loss(self, x: Tensor) -> dict[str, Tensor]:
-        rec, kl = self._terms(self._binarized(x))
+        rec, kl = self._terms(self._binarized(x, self.generator), self.generator)
         rec, kl = rec.mean(), kl.mean()
         return {"reconstruction": rec, "kl": kl, "loss": rec + self.config.beta * kl}
 

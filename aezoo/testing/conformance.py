@@ -18,7 +18,9 @@ The checks, in the order they run (see :data:`CHECKS`): the declaration (entry-p
 ``api_version``, config class, pretrained entries), the config's JSON round trip, output shapes,
 ``encode``/``decode`` against ``forward``, errors on bad input, the ``loss`` dict, finite
 gradients, ``training_step`` lowering the loss on a fixed batch, determinism under a seed,
-``save_pretrained`` -> ``aezoo.load`` equality, and ``evaluation_metrics``. Everything runs on
+``save_pretrained`` -> ``aezoo.load`` equality, ``evaluation_metrics``, and the declared
+``capabilities`` (``sample``/``corrupt`` draw from the generator passed in; a layer-wise stage's
+``as_stage`` and ``stage_weights`` stack into a deep model that computes the same). Everything runs on
 small random batches in ``[0, 1)``; pass ``config_overrides`` to keep big defaults fast.
 """
 
@@ -31,7 +33,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKS",
+    "SMALL_CONFIGS",
     "ConformanceCase",
     "ConformanceError",
     "check_architecture",
@@ -54,6 +57,24 @@ __all__ = [
 _ARCH_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+#: Small configs of aezoo's own architectures, so that the whole zoo is checked in seconds: the one
+#: table the test suite uses (plugins pass their own through ``overrides``). An architecture not
+#: listed runs with its defaults.
+SMALL_INPUT = (1, 8, 8)
+SMALL_CONFIGS: dict[str, dict[str, Any]] = {
+    "aae": {"input_shape": SMALL_INPUT, "hidden_dims": (32,), "disc_hidden_dims": (32,)},
+    "conv": {"input_shape": SMALL_INPUT, "channels": (4, 8), "latent_dim": 4},
+    "deep": {"input_shape": SMALL_INPUT, "dims": (64, 32, 16, 8)},
+    "denoising": {"input_shape": SMALL_INPUT, "dims": (64, 16)},
+    "linear": {"input_shape": SMALL_INPUT},
+    "mlp": {"input_shape": SMALL_INPUT, "dims": (64, 8)},
+    "sparse": {"input_shape": SMALL_INPUT, "dims": (64, 16)},
+    "stacked": {"input_shape": SMALL_INPUT, "dims": (64, 16, 8)},
+    "tied": {"input_shape": SMALL_INPUT, "dims": (64, 16, 8)},
+    "vae": {"input_shape": SMALL_INPUT, "hidden_dims": (32,), "latent_dim": 4},
+}
 
 
 class ConformanceError(AssertionError):
@@ -404,6 +425,64 @@ def _check_evaluation_metrics(s: _Setup) -> None:
             raise s.fail(f"evaluation_metrics[{key!r}] has non-finite values")
 
 
+def _check_capabilities(s: _Setup) -> None:
+    """What ``capabilities`` declares is there and behaves: sample, corrupt, layer-wise stage."""
+    from ..models.base import Capabilities
+
+    caps = s.cls.capabilities
+    if not isinstance(caps, Capabilities):
+        raise s.fail(f"capabilities must be an aezoo.Capabilities, got {caps!r}")
+    model = s.build().eval()
+    x = s.batch(model)
+    draws = []
+    if caps.sample:
+        for _ in range(2):
+            with torch.no_grad():
+                draws.append(cast(Any, model).sample(3, generator=torch.Generator().manual_seed(s.seed)))
+            _expect_shape(s, "sample(3, generator=g)", draws[-1], (3, *model.input_shape))
+    if caps.corrupt:
+        for _ in range(2):
+            draws.append(cast(Any, model).corrupt(x, generator=torch.Generator().manual_seed(s.seed)))
+            _expect_shape(s, "corrupt(x, generator=g)", draws[-1], tuple(x.shape))
+    for a, b in zip(draws[::2], draws[1::2], strict=True):
+        if not torch.equal(a, b):
+            raise s.fail("two draws from generators with the same seed differ; draw from the generator passed in")
+    if caps.stage:
+        _check_stage(s)
+
+
+def _check_stage(s: _Setup) -> None:
+    from ..models.base import StageSpec, StageWeights
+    from ..models.mlp import DeepAE
+
+    spec = StageSpec(in_dim=12, code_dim=5, activation="sigmoid", output_activation="sigmoid", loss="mse", noise=0.2)
+    torch.manual_seed(s.seed)
+    stage = s.cls.as_stage(spec)
+    if not isinstance(stage, s.cls) or stage.input_shape != (12,) or stage.latent_dim != 5:
+        raise s.fail(
+            f"as_stage(StageSpec(in_dim=12, code_dim=5)) must build a {s.cls.__name__} with input_shape (12,) and "
+            f"latent_dim 5, got {type(stage).__name__} with {stage.input_shape!r} and {stage.latent_dim!r}"
+        )
+    x = torch.rand(4, 12, generator=torch.Generator().manual_seed(s.seed))
+    _loss_terms(s, stage.train().loss(x), "as_stage(spec).loss(x)")
+    w = stage.stage_weights()
+    want = {"encoder_weight": (5, 12), "encoder_bias": (5,), "decoder_weight": (12, 5), "decoder_bias": (12,)}
+    if not isinstance(w, StageWeights) or any(tuple(getattr(w, k).shape) != v for k, v in want.items()):
+        raise s.fail(f"stage_weights() must be an aezoo.StageWeights with shapes {want}, got {w!r}")
+    deep = DeepAE.from_stages(
+        [w], input_shape=(12,), activation="sigmoid", code_activation="sigmoid", output_activation="sigmoid"
+    )
+    stage.eval()
+    with torch.no_grad():
+        if not torch.allclose(deep.encode(x), stage.encode(x), atol=1e-5):
+            raise s.fail(
+                "a one-layer deep model built from stage_weights() encodes differently from the stage: "
+                "stage_weights must be the stage's own encoder, and its code units the spec's activation"
+            )
+        if not torch.allclose(deep.decode(stage.encode(x)), stage.decode(stage.encode(x)), atol=1e-5):
+            raise s.fail("a deep model built from stage_weights() decodes differently from the stage")
+
+
 #: Every check by name, in the order :func:`check_architecture` runs them.
 CHECKS: dict[str, Callable[[_Setup], None]] = {
     "declaration": _check_declaration,
@@ -417,6 +496,7 @@ CHECKS: dict[str, Callable[[_Setup], None]] = {
     "determinism": _check_determinism,
     "save_load": _check_save_load,
     "evaluation_metrics": _check_evaluation_metrics,
+    "capabilities": _check_capabilities,
 }
 
 
@@ -483,7 +563,8 @@ def conformance_cases(
 ) -> list[ConformanceCase]:
     """One :class:`ConformanceCase` per (architecture, check); ``names`` defaults to ``aezoo.list_models()``.
 
-    ``overrides`` maps an architecture name to its ``config_overrides``; ``options`` go to
+    ``overrides`` maps an architecture name to its ``config_overrides`` (default: :data:`SMALL_CONFIGS`
+    for aezoo's own, defaults for the rest); ``options`` go to
     :func:`check_architecture` (``batch_size``, ``steps``, ``seed``, ``lr``, ``device``).
 
     >>> [c.id for c in conformance_cases(["linear"], checks=["shapes"])]
@@ -493,7 +574,7 @@ def conformance_cases(
         from ..registry import list_models
 
         names = list_models()
-    overrides = overrides or {}
+    overrides = SMALL_CONFIGS if overrides is None else overrides
     picked = list(CHECKS) if checks is None else list(checks)
     return [
         ConformanceCase(name, check, {**options, "config_overrides": dict(overrides.get(name, {}))})

@@ -26,12 +26,12 @@ filesystem every node can read.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 
+from .. import settings
 from ..data import DeviceDataset
 from ..errors import ConfigError
 
@@ -140,7 +140,7 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 def local_rank() -> int:
     """This process's rank on its node (``LOCAL_RANK`` from torchrun; 0 otherwise)."""
-    return int(os.environ.get("LOCAL_RANK", "0"))
+    return settings.torchrun()[2]
 
 
 def setup(device: str) -> DistEnv:
@@ -148,8 +148,7 @@ def setup(device: str) -> DistEnv:
 
     One process (no ``WORLD_SIZE``, or 1) needs nothing; several use nccl on CUDA, gloo elsewhere.
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank, local = int(os.environ.get("RANK", "0")), local_rank()
+    world, rank, local = settings.torchrun()
     dev = resolve_device(device, local)
     env = DistEnv(rank=rank, world_size=world, local_rank=local, device=dev)
     if world > 1:

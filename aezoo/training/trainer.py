@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .. import seeding
 from ..config import config_to_dict, dumps_json
 from ..data import DeviceDataset
 from ..errors import TrainingError, WeightsError
@@ -117,9 +118,11 @@ class Trainer:
         """
         self.env = distributed.setup(self.config.device)
         self.should_stop = False
+        noise = self.model.generator
         try:
             return self._fit(train, val, resume)
         finally:
+            self.model.generator = noise  # the run's generator does not outlive the run
             for h in self._hooks:
                 h.remove()
             self._hooks.clear()
@@ -140,8 +143,8 @@ class Trainer:
         steps_per_epoch = distributed.num_batches(len(train), cfg.batch_size, env)
         total_steps = steps_per_epoch * cfg.epochs
 
-        generator = torch.Generator().manual_seed(cfg.seed)  # data order: same on every rank
-        torch.manual_seed(cfg.seed + env.rank)  # the model's own noise: different per rank
+        generator = seeding.generator(cfg.seed)  # data order: same on every rank
+        model.generator = seeding.generator(cfg.seed + env.rank, env.device)  # its own noise: per rank
         if resume:
             state = self._restore(train, generator)
         else:
@@ -345,7 +348,10 @@ class Trainer:
         if self.out_dir is None:
             return
         tensors: dict[str, Tensor] = {"rng.data": state.epoch_rng}
-        for key, t in rng_tensors("rng").items():
+        states = rng_tensors("rng")  # torch's global generators, for plugins that draw from them
+        if self.model.generator is not None:
+            states["rng.model"] = self.model.generator.get_state()
+        for key, t in states.items():
             for rank, t_rank in enumerate(self.env.all_gather(t)):
                 tensors[f"{key}.rank{rank}"] = t_rank
         if not self.env.is_main:
@@ -392,6 +398,14 @@ class Trainer:
             opt.load_state_dict(unpack(meta["optimizers"][name], tensors))
         suffix = f".rank{self.env.rank}"
         restore_rng({k[: -len(suffix)]: v for k, v in tensors.items() if k.endswith(suffix)}, "rng")
+        if f"rng.model{suffix}" in tensors and self.model.generator is not None:
+            self.model.generator.set_state(tensors[f"rng.model{suffix}"])
+        elif self.model.generator is not None:
+            warnings.warn(
+                f"the checkpoint in {self.out_dir} holds no state of the model's noise generator (an older "
+                "aezoo wrote it): the resumed run draws different noise than an uninterrupted one would",
+                stacklevel=3,
+            )
         generator.set_state(tensors["rng.data"])
         self.history = History.from_dict(meta["history"])
         sums = {k: v.to(self.env.device) for k, v in unpack(meta["sums"], tensors).items()}
@@ -520,8 +534,8 @@ def train(
 
     cfg = TrainConfig().replace(**config)
     if isinstance(model, str):
-        torch.manual_seed(cfg.seed)
-        model = create(model)
+        with seeding.seeded(cfg.seed):  # the initial weights
+            model = create(model)
     if isinstance(data, str):
         from ..data import load_dataset
 

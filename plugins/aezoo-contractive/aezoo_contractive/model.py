@@ -68,6 +68,7 @@ class ContractiveAE(aezoo.Autoencoder):
     config_class = ContractiveConfig
     api_version = 1  # the aezoo plugin API this class is written for
     pretrained = PRETRAINED
+    capabilities = aezoo.Capabilities(stage=True)  # a layer of aezoo's layer-wise pretraining
     config: ContractiveConfig
 
     def __init__(self, config: ContractiveConfig) -> None:
@@ -95,6 +96,37 @@ class ContractiveAE(aezoo.Autoencoder):
         contraction = contraction_penalty(code, self.encoder.weight).mean()
         total = reconstruction + self.config.contraction * contraction
         return {"loss": total, "reconstruction": reconstruction, "contraction": contraction}
+
+    # ----------------------------------------------------------------- layer-wise stage
+    @classmethod
+    def as_stage(cls, spec: aezoo.StageSpec) -> ContractiveAE:
+        """One sigmoid layer ``in_dim -> code_dim``, as a stage of ``aezoo.pretrain(kind="contractive")``.
+
+        Rifai et al. stack contractive layers this way; the penalty's closed form needs sigmoid
+        code units. The loss stays the mean squared error (``spec.loss`` is not used).
+        """
+        if spec.activation != "sigmoid" or spec.output_activation not in ("sigmoid", "linear"):
+            raise aezoo.ConfigError(
+                f"a contractive stage has sigmoid code units and a sigmoid or linear output, but this layer "
+                f"asks for {spec.activation!r} units and a {spec.output_activation!r} output; use another kind "
+                "for it (e.g. kind=('contractive', 'plain') when the code layer is linear)"
+            )
+        fields = {
+            "input_shape": (spec.in_dim,),
+            "latent_dim": spec.code_dim,
+            "output_activation": spec.output_activation,
+        }
+        stage = cls.from_config(None, **{**fields, **spec.options})
+        assert isinstance(stage, ContractiveAE)
+        return stage
+
+    def stage_weights(self) -> aezoo.StageWeights:
+        """The encoder and the decoder (the encoder transposed when tied) as linear maps."""
+        if self.config.tied:
+            return aezoo.StageWeights(
+                self.encoder.weight, self.encoder.bias, self.encoder.weight.t(), self.decoder_bias, True
+            )
+        return aezoo.StageWeights(self.encoder.weight, self.encoder.bias, self.decoder.weight, self.decoder.bias, False)
 
     def evaluation_metrics(self, x: Tensor, **options: object) -> dict[str, Tensor]:
         """Adds ``jacobian_frobenius``: ||J_f(x)||_F per sample (lower = more contractive)."""
