@@ -54,6 +54,9 @@ _LAZY = {
     "AnomalyDetector": "applications",
     "denoise": "applications",
     "generate": "applications",
+    "interpolate": "interpolation",
+    "prior_interpolation": "interpolation",
+    "linear_probe": "probe",
     # hub
     "publish": "hub",
     "pull": "hub",
@@ -102,11 +105,13 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from .evaluation import evaluate
     from .hub import publish, pull
+    from .interpolation import interpolate, prior_interpolation
     from .layerwise import LayerwiseConfig, pretrain
     from .loading import load
     from .models.base import PLUGIN_API_VERSION, AEOutput, Autoencoder
     from .preprocessing import Preprocessing
     from .pretrained import Pretrained, manifest_entries
+    from .probe import linear_probe
     from .registry import (
         PluginRecord,
         PluginWarning,
