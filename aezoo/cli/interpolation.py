@@ -69,7 +69,8 @@ def interpolate_cmd(
     if prior:
         if pairs:
             raise InputError(
-                "--prior walks between prior draws; leave --pair out, or drop --prior to interpolate between data samples"
+                "--prior walks between prior draws; leave --pair out, "
+                "or drop --prior to interpolate between data samples"
             )
         paths = prior_interpolation(net, n, steps=steps, method=method or "slerp", seed=seed)
         written = interpolation_grid(net, paths, out)
