@@ -250,6 +250,8 @@ def _write_onnx(wrapper: nn.Module, example: Tensor, path: Path, meta: str, opse
             )
     except Exception as e:  # the exporter raises many types; each becomes one message
         raise _failed("onnx", e) from e
+    if program is None:  # only the legacy exporter returns None; dynamo=True always gives a program
+        raise ExportError("torch.onnx.export returned no program; upgrade torch (aezoo uses the dynamo exporter)")
     proto = program.model_proto
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_NAME, meta

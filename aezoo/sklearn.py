@@ -235,8 +235,10 @@ class AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ou
             overrides["hidden_dims"] = hidden
         overrides.update({k: v for k, v in _TABULAR.items() if k in fields})
         overrides.update(self.config or {})
-        torch.manual_seed(seed)
-        return create(self.architecture, **overrides).to(self._device())
+        with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's random state
+            torch.manual_seed(seed)
+            model = create(self.architecture, **overrides)
+        return model.to(self._device())
 
     def _device(self) -> torch.device:
         from .training.distributed import resolve_device
