@@ -65,8 +65,8 @@ class AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ou
     >>> import numpy as np
     >>> X = np.random.default_rng(0).normal(size=(200, 6))
     >>> est = AutoencoderEstimator(n_components=2, epochs=5).fit(X)
-    >>> est.transform(X).shape, est.inverse_transform(est.transform(X)).shape, set(est.predict(X).tolist())
-    ((200, 2), (200, 6), {-1, 1})
+    >>> est.transform(X).shape, est.inverse_transform(est.transform(X)).shape, sorted(set(est.predict(X).tolist()))
+    ((200, 2), (200, 6), [-1, 1])
     """
 
     def __init__(
