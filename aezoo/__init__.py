@@ -57,6 +57,9 @@ _LAZY = {
     "AnomalyDetector": "applications",
     "denoise": "applications",
     "generate": "applications",
+    "interpolate": "interpolation",
+    "prior_interpolation": "interpolation",
+    "linear_probe": "probe",
     # hub
     "publish": "hub",
     "pull": "hub",
@@ -105,11 +108,13 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from .evaluation import evaluate
     from .hub import publish, pull
+    from .interpolation import interpolate, prior_interpolation
     from .layerwise import LayerwiseConfig, pretrain
     from .loading import load
     from .models.base import PLUGIN_API_VERSION, AEOutput, Autoencoder, Capabilities, StageSpec, StageWeights
     from .preprocessing import Preprocessing
     from .pretrained import Pretrained, manifest_entries
+    from .probe import linear_probe
     from .registry import (
         PluginRecord,
         PluginWarning,

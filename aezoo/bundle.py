@@ -49,8 +49,12 @@ def bundle(
     reproduce: Sequence[str] = (),
     device: str = "cpu",
     check_n: int = CHECK_N,
+    probe: bool = False,
 ) -> dict[str, float]:
     """Evaluate the model in ``directory`` and write its metrics, figures and card; returns the metrics.
+
+    ``probe`` adds the linear-probe accuracy of the codes and of PCA with as many components
+    (:func:`aezoo.probe.linear_probe`, trained on the train split) to the metrics and the card.
 
     >>> bundle("weights/mlp-mnist", name="mlp-mnist", data_dir="../shared/data")  # doctest: +SKIP
     {'bce': 0.08..., 'mse': 0.0118..., ...}
@@ -70,6 +74,12 @@ def bundle(
     metrics = {k: float(full[k]) for k in CARD_METRICS if k in full}
     if nll_samples:
         metrics["nll_samples"] = float(nll_samples)
+    if probe:
+        from .probe import linear_probe
+
+        train = load_dataset(dataset, "train", root=data_dir, device=device)
+        probed = linear_probe(model, train, test)
+        metrics.update({k: float(probed[k]) for k in ("probe_accuracy", "pca_probe_accuracy")})
 
     can = type(model).capabilities
     # The figures are reproducible: samples and noise come from a seeded generator; the latent

@@ -19,6 +19,8 @@ __all__ = ["FIGURE_SUFFIXES", "build_card", "card_metrics", "dataset_of"]
 
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif")
 _TASK = "feature-extraction"  # the Hub task closest to "learn a representation and reconstruct"
+_PROBE_TASK = "image-classification"  # a linear classifier on the codes (aezoo.probe)
+PROBE_METRICS = ("probe_accuracy", "pca_probe_accuracy")
 
 
 def dataset_of(config: Mapping[str, Any]) -> str:
@@ -63,8 +65,8 @@ def build_card(
     metrics = {k: float(v) for k, v in sorted((metrics or {}).items())}
     eval_results = [
         EvalResult(
-            task_type=_TASK,
-            task_name="Reconstruction",
+            task_type=_PROBE_TASK if k in PROBE_METRICS else _TASK,
+            task_name="Linear probe" if k in PROBE_METRICS else "Reconstruction",
             dataset_type=dataset or "custom",
             dataset_name=dataset or "custom",
             dataset_split="test",
@@ -183,6 +185,13 @@ def _body(
     lines += ["## Metrics", ""]
     if metrics:
         lines += ["| metric | value (test split) |", "|---|---|"] + [f"| {k} | {v:.6g} |" for k, v in metrics.items()]
+        if any(k in metrics for k in PROBE_METRICS):
+            lines += [
+                "",
+                "`probe_accuracy`: a linear classifier (logistic regression) trained on the codes of the training "
+                "split, scored on the test split; `pca_probe_accuracy`: the same on as many principal components "
+                "(`aezoo eval MODEL --probe`).",
+            ]
     else:
         lines.append("No metrics were recorded.")
     lines.append("")

@@ -13,8 +13,10 @@ __all__ = [
     "AezooError",
     "ConfigError",
     "DataError",
+    "ExportError",
     "HubError",
     "InputError",
+    "MissingDependencyError",
     "PluginError",
     "TrainingError",
     "UnknownNameError",
@@ -60,6 +62,14 @@ class PluginError(AezooError):
 
 class TrainingError(AezooError):
     """A training run that cannot start, continue or resume."""
+
+
+class ExportError(AezooError):
+    """A model part that cannot be exported in the format asked for, or whose export does not match it."""
+
+
+class MissingDependencyError(AezooError, ImportError):
+    """An optional package a feature needs is not installed; the message gives the pip command."""
 
 
 def close_matches(name: str, choices: Iterable[str], n: int = 5) -> list[str]:

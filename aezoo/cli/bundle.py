@@ -26,6 +26,9 @@ from ._common import data_options, invocation
     metavar="COMMAND",
     help="A command that reproduces the directory, in order (repeatable); the card lists them.",
 )
+@click.option(
+    "--probe", is_flag=True, help="Add the linear-probe accuracy of the codes (and of PCA) to the metrics and card."
+)
 def bundle_cmd(
     directory: str,
     name: str,
@@ -34,6 +37,7 @@ def bundle_cmd(
     repo: str | None,
     nll_samples: int,
     reproduce: tuple[str, ...],
+    probe: bool = False,
 ) -> None:
     """Evaluate DIRECTORY on its test split; write metrics.json, eval.json, figures and the README.md card.
 
@@ -52,6 +56,7 @@ def bundle_cmd(
         repo_id=repo,
         nll_samples=nll_samples,
         reproduce=commands,
+        probe=probe,
     )
     click.echo(", ".join(f"{k}={v:.5g}" for k, v in sorted(metrics.items())))
     click.echo(f"bundled {directory} (metrics.json, eval.json, figures, README.md)")

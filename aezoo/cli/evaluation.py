@@ -42,6 +42,14 @@ def _load(model: str, dataset: str, split: str, data_dir: str | None, device: st
 @device_option
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON instead of a table.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the metrics to this JSON file.")
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="Also report the linear-probe accuracy of the codes (trained on the train split), beside PCA's.",
+)
+@click.option(
+    "--probe-limit", type=click.IntRange(min=1), default=None, help="Train the probe on the first N samples only."
+)
 def eval_cmd(
     model: str,
     dataset: str,
@@ -53,18 +61,29 @@ def eval_cmd(
     device: str,
     as_json: bool,
     out: str | None,
+    probe: bool = False,
+    probe_limit: int | None = None,
 ) -> None:
     """Evaluate MODEL_OR_DIR (a pretrained name, a model directory or hf-hub:ORG/NAME) on a test split.
 
     \b
     aezoo eval runs/conv --dataset mnist
     aezoo eval vae-mnist --nll-samples 1000 --json --out metrics.json
+    aezoo eval conv-mnist --probe            # + linear-probe accuracy of the codes and of PCA
     """
     from aezoo.evaluation import evaluate, format_table
     from aezoo.serialization import atomic_write
 
     net, ds = _load(model, dataset, split, data_dir, _device(device))
-    metrics = evaluate(net, ds, batch_size=batch_size, nll_samples=nll_samples, limit=limit)
+    metrics: dict[str, Any] = dict(evaluate(net, ds, batch_size=batch_size, nll_samples=nll_samples, limit=limit))
+    if probe:
+        from aezoo.data import load_dataset
+        from aezoo.probe import linear_probe
+
+        train = load_dataset(dataset, "train", root=data_dir, device=str(net.device))
+        train = train.subset(probe_limit) if probe_limit is not None else train
+        test = ds.subset(limit) if limit is not None else ds
+        metrics.update(linear_probe(net, train, test, batch_size=batch_size))
     text = json.dumps(metrics, indent=2)
     if out is not None:
         with atomic_write(out, "w") as f:

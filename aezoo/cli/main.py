@@ -22,6 +22,8 @@ COMMANDS = {
     "detect": "applications:detect_cmd",
     "denoise": "applications:denoise_cmd",
     "generate": "applications:generate_cmd",
+    "interpolate": "interpolation:interpolate_cmd",
+    "export": "export:export_cmd",
     "pretrain": "layerwise:pretrain_cmd",
     "bundle": "bundle:bundle_cmd",
     "publish": "hub:publish_cmd",

@@ -128,11 +128,14 @@ class VAE(Autoencoder):
         return {"reconstruction": rec, "kl": kl, "loss": rec + self.config.beta * kl}
 
     # ----------------------------------------------------------------- generative API
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` draws ``z ~ N(0, I)`` from the prior, shape ``(n, latent_dim)``."""
+        return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` images decoded from prior draws ``z ~ N(0, I)`` (Bernoulli means, in [0, 1])."""
-        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
-        return self._decode(z)
+        return self._decode(self.sample_prior(n, generator))
 
     @torch.no_grad()
     def elbo(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:

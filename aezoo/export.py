@@ -1,0 +1,336 @@
+"""Export a model's encoder, decoder or whole reconstruction pass for serving without aezoo.
+
+Three formats, each with a dynamic batch dimension:
+
+* ``onnx`` — through ``torch.onnx.export`` (the dynamo exporter, which needs ``onnx`` and
+  ``onnxscript``), checked with ``onnxruntime``: ``pip install "aezoo[export]"``;
+* ``torchscript`` — ``torch.jit.trace``, loadable from C++ with ``torch::jit::load``
+  (PyTorch has deprecated TorchScript; prefer ``exported-program`` for new Python services);
+* ``exported-program`` — ``torch.export`` saved as a ``.pt2`` archive, read back with
+  ``torch.export.load(path).module()``.
+
+Every export is verified by default: the written file is loaded again, run on a batch of a
+size other than the one it was traced with, and compared with the PyTorch model. The file
+carries its own description (architecture, part, input and output shapes, preprocessing) as
+ONNX metadata or as an ``aezoo.json`` extra file, so a server knows how to scale raw inputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import importlib.util
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from ._version import __version__
+from .errors import ExportError, MissingDependencyError, unknown_name
+
+if TYPE_CHECKING:
+    from .models.base import Autoencoder
+
+__all__ = ["FORMATS", "PARTS", "ExportResult", "export", "load_exported", "run_exported"]
+
+#: Format name -> the file suffix it is written with.
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
+METADATA_NAME = "aezoo.json"  # the extra file (TorchScript, .pt2) / metadata key (ONNX) describing the export
+EXPORT_EXTRA = 'pip install "aezoo[export]"'
+_TRACE_BATCH, _CHECK_BATCH = 2, 3  # traced with one batch size, verified with another
+
+
+# ----------------------------------------------------------------------------- the parts
+class _Encoder(nn.Module):
+    """inputs ``(N, *input_shape)`` -> codes ``(N, latent_dim)`` (the VAE: the posterior mean)."""
+
+    def __init__(self, model: Autoencoder) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model._encode(x)  # the unchecked core: a value check cannot be traced
+
+
+class _Decoder(_Encoder):
+    """codes ``(N, latent_dim)`` -> reconstructions ``(N, *input_shape)``."""
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.model._decode(z)
+
+
+class _Full(_Encoder):
+    """inputs -> reconstructions, as ``model(x).reconstruction`` in eval mode."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model._forward(x).reconstruction
+
+
+#: Part name -> (wrapper, its input's shape after the batch axis, given the model).
+PARTS: dict[str, tuple[type[nn.Module], Callable[[Autoencoder], tuple[int, ...]]]] = {
+    "encoder": (_Encoder, lambda m: tuple(m.input_shape)),
+    "decoder": (_Decoder, lambda m: (m.latent_dim,)),
+    "full": (_Full, lambda m: tuple(m.input_shape)),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export` wrote, and how closely the file reproduces the PyTorch model."""
+
+    path: Path
+    format: str
+    part: str
+    input_shape: tuple[int, ...]  # per sample; the batch axis is dynamic
+    output_shape: tuple[int, ...]
+    max_abs_diff: float | None  # file vs PyTorch on a batch of another size (None: not verified)
+
+
+# ----------------------------------------------------------------------------- export
+def export(
+    model: Autoencoder,
+    path: str | os.PathLike[str],
+    *,
+    format: str = "onnx",
+    part: str = "full",
+    verify: bool = True,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    opset: int | None = None,
+) -> ExportResult:
+    """Write ``model``'s ``part`` (``encoder``, ``decoder`` or ``full``) to ``path`` in ``format``.
+
+    The batch dimension is dynamic. With ``verify`` (the default) the file is run on a batch
+    of another size and compared with PyTorch (``atol``/``rtol``); a mismatch raises
+    :class:`~aezoo.errors.ExportError`. The file is written atomically, on the CPU.
+
+    >>> import aezoo, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "encoder.pt2")
+    >>> result = export(aezoo.create("linear"), path, format="exported-program", part="encoder")
+    >>> result.input_shape, result.output_shape, result.max_abs_diff < 1e-5
+    ((1, 28, 28), (2,), True)
+    """
+    if format not in FORMATS:
+        raise unknown_name("export format", format, FORMATS)
+    if part not in PARTS:
+        raise unknown_name("model part", part, PARTS, hint="export the encoder, the decoder or the full model")
+    path = Path(path)
+    if path.suffix.lower() != FORMATS[format]:
+        raise ExportError(
+            f"{format} files end in {FORMATS[format]!r}, got {str(path)!r}; "
+            f"write to {str(path.with_suffix(FORMATS[format]))!r} or choose the format that matches the name"
+        )
+    _require(format, verify)
+    _check_model(model)
+    wrapper_class, in_shape_of = PARTS[part]
+    if model.device.type != "cpu":
+        model = copy.deepcopy(model).cpu()  # the caller's model stays where it is
+    was_training = model.training
+    model.eval()
+    try:
+        wrapper = wrapper_class(model).eval()
+        in_shape = in_shape_of(model)
+        generator = torch.Generator().manual_seed(0)
+        example = torch.rand((_TRACE_BATCH, *in_shape), generator=generator)
+        with torch.no_grad():
+            out_shape = tuple(wrapper(example).shape[1:])
+        meta = _metadata(model, part, format, in_shape, out_shape)
+        with _atomic_path(path) as tmp:
+            _WRITERS[format](wrapper, example, tmp, meta, opset)
+        diff = None
+        if verify:
+            check = torch.rand((_CHECK_BATCH, *in_shape), generator=generator)
+            with torch.no_grad():
+                expected = wrapper(check)
+            got = run_exported(path, check)
+            diff = float((got - expected).abs().max())
+            if got.shape != expected.shape or not torch.allclose(got, expected, atol=atol, rtol=rtol):
+                raise ExportError(
+                    f"the exported {part} in {path} does not reproduce the PyTorch model: shape "
+                    f"{tuple(got.shape)} vs {tuple(expected.shape)}, max |difference| {diff:.3g} "
+                    f"(atol {atol:g}); try another format or report the model's architecture"
+                )
+    finally:
+        model.train(was_training)
+    return ExportResult(path, format, part, in_shape, out_shape, diff)
+
+
+def _check_model(model: Any) -> None:
+    from .models.base import Autoencoder
+
+    if not isinstance(model, Autoencoder):
+        raise ExportError(
+            f"export takes an aezoo model, got {type(model).__name__}; load one with aezoo.load(NAME_OR_DIR)"
+        )
+
+
+def _metadata(model: Autoencoder, part: str, format: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> str:
+    from .config import config_to_dict
+
+    return json.dumps(
+        {
+            "aezoo_version": __version__,
+            "architecture": model.architecture,
+            "config": config_to_dict(model.config),
+            "format": format,
+            "part": part,
+            "input_shape": ["batch", *in_shape],
+            "output_shape": ["batch", *out_shape],
+            "preprocessing": model.preprocessing.to_dict(),
+        },
+        sort_keys=True,
+    )
+
+
+def _require(format: str, verify: bool) -> None:
+    if format != "onnx":
+        return
+    needed = ["onnx", "onnxscript"] + (["onnxruntime"] if verify else [])
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MissingDependencyError(
+            f"ONNX export needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed; "
+            f"run: {EXPORT_EXTRA}"
+        )
+
+
+class _atomic_path:
+    """A temporary file name beside ``path``; renamed onto it when the block succeeds."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(name)
+        return self.tmp
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.tmp.chmod(0o644)
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _dynamic_batch() -> tuple[dict[int, Any]]:
+    return ({0: torch.export.Dim("batch", min=1)},)
+
+
+def _failed(format: str, e: Exception) -> ExportError:
+    text = " ".join(str(e).split())[:300]
+    other = "exported-program" if format != "exported-program" else "torchscript"
+    return ExportError(f"{format} export failed: {type(e).__name__}: {text}; try --format {other}")
+
+
+def _write_onnx(wrapper: nn.Module, example: Tensor, path: Path, meta: str, opset: int | None) -> None:
+    import onnx
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                wrapper,
+                (example,),
+                dynamo=True,
+                dynamic_shapes=_dynamic_batch(),
+                input_names=["input"],
+                output_names=["output"],
+                opset_version=opset,
+                external_data=False,
+                verbose=False,
+            )
+    except Exception as e:  # the exporter raises many types; each becomes one message
+        raise _failed("onnx", e) from e
+    if program is None:  # only the legacy exporter returns None; dynamo=True always gives a program
+        raise ExportError("torch.onnx.export returned no program; upgrade torch (aezoo uses the dynamo exporter)")
+    proto = program.model_proto
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_NAME, meta
+    onnx.save_model(proto, str(path))
+
+
+def _write_torchscript(wrapper: nn.Module, example: Tensor, path: Path, meta: str, opset: int | None) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit's deprecation notices and tracer hints
+            traced = torch.jit.trace(wrapper, example, check_trace=False)
+            torch.jit.save(traced, str(path), _extra_files={METADATA_NAME: meta})
+    except Exception as e:
+        raise _failed("torchscript", e) from e
+
+
+def _write_exported_program(wrapper: nn.Module, example: Tensor, path: Path, meta: str, opset: int | None) -> None:
+    try:
+        program = torch.export.export(wrapper, (example,), dynamic_shapes=_dynamic_batch())
+    except Exception as e:
+        raise _failed("exported-program", e) from e
+    torch.export.save(program, str(path), extra_files={METADATA_NAME: meta})
+
+
+_WRITERS = {"onnx": _write_onnx, "torchscript": _write_torchscript, "exported-program": _write_exported_program}
+
+
+# ----------------------------------------------------------------------------- reading back
+def _format_of(path: Path) -> str:
+    for name, suffix in FORMATS.items():
+        if path.suffix.lower() == suffix:
+            return name
+    raise ExportError(f"{str(path)!r} is not an aezoo export: expected a name ending in {', '.join(FORMATS.values())}")
+
+
+def load_exported(path: str | os.PathLike[str]) -> tuple[Callable[[Tensor], Tensor], dict[str, Any]]:
+    """Load an exported file; returns ``(run, metadata)`` with ``run(batch) -> Tensor``.
+
+    ONNX files run in an ``onnxruntime`` CPU session; the others in PyTorch.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"no exported model at {str(path)!r}; write one with aezoo export")
+    fmt = _format_of(path)
+    try:
+        if fmt == "onnx":
+            return _load_onnx(path)
+        if fmt == "torchscript":
+            files = {METADATA_NAME: ""}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
+                module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+            return module, json.loads(files[METADATA_NAME] or "{}")
+        files = {METADATA_NAME: ""}
+        program = torch.export.load(str(path), extra_files=files)
+        return program.module(), json.loads(files[METADATA_NAME] or "{}")
+    except (ExportError, MissingDependencyError):
+        raise
+    except Exception as e:
+        raise ExportError(f"cannot read {str(path)!r} as {fmt}: {type(e).__name__}: {e}") from e
+
+
+def _load_onnx(path: Path) -> tuple[Callable[[Tensor], Tensor], dict[str, Any]]:
+    if importlib.util.find_spec("onnxruntime") is None:
+        raise MissingDependencyError(f"running an ONNX file needs onnxruntime; run: {EXPORT_EXTRA}")
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map.get(METADATA_NAME, "{}")
+    name = session.get_inputs()[0].name
+
+    def run(x: Tensor) -> Tensor:
+        return torch.from_numpy(session.run(None, {name: x.detach().cpu().float().numpy()})[0])
+
+    return run, json.loads(meta)
+
+
+def run_exported(path: str | os.PathLike[str], x: Tensor) -> Tensor:
+    """Run the exported file at ``path`` on the batch ``x``; returns the output on the CPU."""
+    run, _ = load_exported(path)
+    with torch.no_grad():
+        return run(x.detach().cpu().float())
