@@ -94,8 +94,8 @@ for name, bundle in bundles.items():
     try:
         model = aezoo.load(name)
     except aezoo.WeightsError as e:
-        assert mode.startswith("tampered"), f"{mode}: {e}"
-        print(f"{name}: refused: {str(e)[:200]}...")
+        assert mode.startswith("tampered") and "tampered" in str(e), f"{mode}: {e}"
+        print(f"{name}: {mode}: refused with one WeightsError: {e}")
         continue
     assert not mode.startswith("tampered"), f"{name}: a tampered cache was loaded"
     with torch.no_grad():

@@ -33,7 +33,7 @@ from .cards import FIGURE_SUFFIXES, build_card
 from .errors import AezooError, HubError, WeightsError
 from .models.base import Autoencoder
 from .pretrained import bundled_dirs
-from .registry import get_pretrained, list_models
+from .registry import get_pretrained, list_models, plugins
 from .serialization import (
     CONFIG_NAME,
     MAX_WEIGHTS_BYTES_ENV,
@@ -600,14 +600,15 @@ def publish(
     metrics: dict[str, float] | None = None,
     license: str = "mit",
     dataset: str | None = None,
-    package: str = "aezoo",
+    package: str | None = None,
 ) -> str:
     """Publish a model (or a model directory, or a pretrained name) to ``repo_id`` in one commit.
 
     Creates the repo if needed (and ``branch``), writes the model card, uploads ``model.safetensors``,
     ``config.json``, ``README.md`` and any figures, ``metrics.json`` or history from the directory.
     ``metrics`` (default: the directory's ``metrics.json``) go into the card's ``model-index`` and the
-    repo's ``metrics.json``; ``package`` is the distribution the card tells users to ``pip install``.
+    repo's ``metrics.json``; ``package`` is the distribution the card tells users to ``pip install``
+    (default: the one that registers the model's architecture, e.g. a plugin's).
     Returns the commit hash: load exactly these bytes with ``aezoo.load(f"hf-hub:{repo_id}@{hash}")``.
 
     >>> commit = aezoo.publish(aezoo.create("linear"), "me/linear-demo")  # doctest: +SKIP
@@ -656,7 +657,7 @@ def publish(
             sha256=sha256_file(out / WEIGHTS_NAME),
             license=license,
             dataset=dataset,
-            package=package,
+            package=package or _distribution_of(str(config.get("architecture", ""))),
         )
         (out / "README.md").write_text(str(card), encoding="utf-8")
 
@@ -688,6 +689,12 @@ def publish(
                 "the token's write access (HF_TOKEN, `hf auth login`, --token) and HF_ENDPOINT"
             ) from None
         return str(info.oid)
+
+
+def _distribution_of(architecture: str) -> str:
+    """The installed distribution that registers ``architecture`` (``aezoo`` for the built-ins)."""
+    record = next((r for r in plugins() if r.name == architecture and r.status == "loaded"), None)
+    return record.distribution if record is not None else "aezoo"
 
 
 def _materialize(model_or_dir: Any, scratch: Path) -> tuple[Path, str | None]:

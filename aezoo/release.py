@@ -79,14 +79,15 @@ def release(
     manifest: str | Path,
     *,
     org: str = DEFAULT_ORG,
-    package: str = "aezoo",
+    package: str | None = None,
     names: list[str] | None = None,
     token: str | None = None,
     echo: Callable[[str], None] = print,
 ) -> list[Released]:
     """Publish each bundle in ``weights_dir`` to ``ORG/NAME`` and pin its commit in ``manifest``.
 
-    ``package`` is the distribution users ``pip install`` to load these models (named in each card).
+    ``package`` is the distribution users ``pip install`` to load these models (named in each card;
+    default: the one that registers each bundle's architecture).
     ``names`` limits the release to those bundles. Returns what happened to each bundle.
 
     >>> release("weights", "aezoo/pretrained.json", org="aezoo")  # doctest: +SKIP

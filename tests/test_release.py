@@ -100,6 +100,13 @@ def test_release_of_the_real_bundles_then_load_by_name(local_hub, tmp_path, monk
     assert torch.equal(load_pretrained(entry)(x).reconstruction, expected)
 
 
+def test_a_published_card_names_the_package_that_registers_the_architecture(local_hub, tmp_path) -> None:
+    d = _bundle(tmp_path, "m", 0, {"mse": 0.1})
+    commit = aezoo.publish(d, "zoo/m")
+    card = local_hub.file_bytes("zoo/m", "README.md", commit).decode()
+    assert "pip install aezoo\n" in card and "/home/someone" not in card
+
+
 def test_release_errors_are_clear(tmp_path) -> None:
     result = CliRunner().invoke(cli, ["release", "--weights", str(tmp_path / "nope")])
     assert result.exit_code == 1 and "is not a folder of bundles" in result.output

@@ -81,12 +81,14 @@ def _default_repo(name: str) -> str:
 )
 @click.option("--org", default="aezoo", show_default=True, help="Hub namespace: each bundle goes to ORG/NAME.")
 @click.option(
-    "--package", default="aezoo", show_default=True, help="The distribution users pip install (named in the cards)."
+    "--package",
+    default=None,
+    help="The distribution users pip install (named in the cards); default: the one registering the architecture.",
 )
 @click.option("--only", "names", multiple=True, metavar="NAME", help="Release only this bundle (repeatable).")
 @click.option("--token", default=None, help="Hugging Face token with write access. Never printed.")
 def release_cmd(
-    weights_dir: str, manifest: str, org: str, package: str, names: tuple[str, ...], token: str | None
+    weights_dir: str, manifest: str, org: str, package: str | None, names: tuple[str, ...], token: str | None
 ) -> None:
     """Publish every bundle in WEIGHTS to ORG/NAME (one commit each, with its card) and pin the commits.
 

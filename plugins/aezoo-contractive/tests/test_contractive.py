@@ -115,6 +115,8 @@ def test_pretrained_entry_loads_from_the_hub_pinned_and_verified(local_hub, tmp_
 
     model = _train_tiny(tmp_path / "run")
     commit = aezoo.publish(tmp_path / "run", "aezoo-contrib/contractive-mnist")
+    card = local_hub.file_bytes("aezoo-contrib/contractive-mnist", "README.md", commit).decode()
+    assert "pip install aezoo-contractive" in card  # the distribution that registers the architecture
     sha256 = hashlib.sha256((tmp_path / "run" / "model.safetensors").read_bytes()).hexdigest()
 
     # The packaged entry with the numbers a real publication returns: commit and file hash.
