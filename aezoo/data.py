@@ -28,8 +28,9 @@ from . import settings
 from .errors import DataError, close_matches, unknown_name
 from .preprocessing import Preprocessing
 from .serialization import atomic_write
+from .streaming import StreamedDataset, TensorFile, memory_budget, safetensors_header
 
-__all__ = ["DeviceDataset", "data_root", "load_dataset", "load_user_data"]
+__all__ = ["Dataset", "DeviceDataset", "StreamedDataset", "data_root", "load_dataset", "load_user_data"]
 
 DATA_ENV = "AEZOO_DATA"  # a folder holding the built-in datasets (what --data-dir sets per command)
 CACHE_ENV = "AEZOO_CACHE"  # aezoo's cache folder; datasets go to its "data" subfolder
@@ -43,22 +44,46 @@ _X_KEYS = ("x", "data", "images", "inputs", "features", "X", "arr_0")
 _Y_KEYS = ("y", "labels", "targets", "label", "target", "Y")
 
 
-@dataclasses.dataclass
 class DeviceDataset:
     """A whole split as one tensor on one device; an epoch is a handful of tensor slices.
+
+    ``x`` as given is kept as it is: uint8 pixels stay bytes (a quarter of float32's memory) and
+    are mapped through ``preprocessing`` batch by batch, with the same arithmetic as mapping them
+    all at once, so every batch is bit-identical to the float32 one; float data is kept as model
+    inputs (already preprocessed). Without ``preprocessing``, uint8 gets ``scale=1/255``.
 
     >>> ds = DeviceDataset(torch.rand(10, 1, 28, 28), name="random")
     >>> [b.shape[0] for b in ds.batches(4, shuffle=False)]
     [4, 4, 2]
+    >>> pixels = DeviceDataset(torch.full((3, 1, 2, 2), 255, dtype=torch.uint8))
+    >>> pixels.data.dtype, next(pixels.batches(2)).dtype, pixels.x.max().item()
+    (torch.uint8, torch.float32, 1.0)
     """
 
-    x: Tensor  # (N, *shape) float32, already preprocessed
-    y: Tensor | None = None  # (N,) int64 labels, if the data has them
-    preprocessing: Preprocessing = dataclasses.field(default_factory=Preprocessing)  # raw -> x
-    name: str = ""  # e.g. "mnist/train"
+    streamed = False  # held whole in memory (a StreamedDataset reads from disk)
+
+    def __init__(
+        self,
+        x: Tensor,
+        y: Tensor | None = None,
+        preprocessing: Preprocessing | None = None,
+        name: str = "",
+    ) -> None:
+        if preprocessing is None:
+            preprocessing = Preprocessing(scale=1 / 255) if x.dtype == torch.uint8 else Preprocessing()
+        self.data = x  # (N, *shape) as stored: raw uint8 pixels, or float32 model inputs
+        self.y = y  # (N,) int64 labels, if the data has them
+        self.preprocessing = preprocessing  # raw -> model inputs
+        self.name = name  # e.g. "mnist/train"
+
+    def __repr__(self) -> str:
+        return (
+            f"DeviceDataset(name={self.name!r}, n={len(self)}, shape={self.shape}, stored={self.data.dtype}, "
+            f"device={str(self.device)!r})"
+        )
 
     def __len__(self) -> int:
-        return int(self.x.shape[0])
+        return int(self.data.shape[0])
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -67,16 +92,49 @@ class DeviceDataset:
         >>> DeviceDataset(torch.zeros(5, 1, 28, 28)).shape
         (1, 28, 28)
         """
-        return tuple(self.x.shape[1:])
+        return tuple(self.data.shape[1:])
 
     @property
     def device(self) -> torch.device:
-        """Where ``x`` lives.
+        """Where the samples live.
 
         >>> DeviceDataset(torch.zeros(2, 3)).device
         device(type='cpu')
         """
-        return self.x.device
+        return self.data.device
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the samples take as stored.
+
+        >>> DeviceDataset(torch.zeros(2, 3, dtype=torch.uint8)).nbytes
+        6
+        """
+        return self.data.numel() * self.data.element_size()
+
+    @property
+    def x(self) -> Tensor:
+        """All samples as float model inputs, ``(N, *shape)``.
+
+        For byte-stored images this builds a float32 copy of the whole split on every access (4
+        bytes per pixel): use :meth:`batches` or :meth:`inputs` for parts of a large dataset.
+
+        >>> DeviceDataset(torch.tensor([[0, 51]], dtype=torch.uint8)).x
+        tensor([[0.0000, 0.2000]])
+        """
+        return self._model_inputs(self.data)
+
+    def _model_inputs(self, stored: Tensor) -> Tensor:
+        # Element by element the same arithmetic as mapping the whole split at once.
+        return stored if stored.is_floating_point() else self.preprocessing.apply(stored).float()
+
+    def inputs(self, index: slice | Tensor | None = None) -> Tensor:
+        """Model inputs of the samples a slice or an index tensor selects (all for ``None``).
+
+        >>> DeviceDataset(torch.tensor([[0], [255]], dtype=torch.uint8)).inputs(slice(1, 2))
+        tensor([[1.]])
+        """
+        return self._model_inputs(self.data if index is None else self.data[index])
 
     def batches(
         self,
@@ -87,7 +145,7 @@ class DeviceDataset:
         drop_last: bool = False,
         start: int = 0,
     ) -> Iterator[Tensor]:
-        """Yield batches of ``x``; ``start`` skips the first batches (to resume mid-epoch).
+        """Yield batches of model inputs; ``start`` skips the first batches (to resume mid-epoch).
 
         The permutation is drawn whole before skipping, so a resumed epoch with the generator in
         the same state sees the same remaining batches as the uninterrupted one.
@@ -104,10 +162,11 @@ class DeviceDataset:
         order = None
         if shuffle:
             gen_device = generator.device if generator is not None else "cpu"
-            order = torch.randperm(n, generator=generator, device=gen_device).to(self.x.device)
+            order = torch.randperm(n, generator=generator, device=gen_device).to(self.device)
         stop = n - n % batch_size if drop_last else n
         for i in range(start * batch_size, stop, batch_size):
-            yield self.x[order[i : i + batch_size]] if order is not None else self.x[i : i + batch_size]
+            part = self.data[order[i : i + batch_size]] if order is not None else self.data[i : i + batch_size]
+            yield self._model_inputs(part)
 
     def num_batches(self, batch_size: int, *, drop_last: bool = False) -> int:
         """How many batches :meth:`batches` yields per epoch.
@@ -119,14 +178,18 @@ class DeviceDataset:
         n = len(self)
         return n // batch_size if drop_last else -(-n // batch_size)
 
+    def _replace(self, **changes: Any) -> DeviceDataset:
+        fields = {"x": self.data, "y": self.y, "preprocessing": self.preprocessing, "name": self.name}
+        return DeviceDataset(**{**fields, **changes})
+
     def to(self, device: str | torch.device) -> DeviceDataset:
-        """The same dataset with ``x`` and ``y`` on ``device``.
+        """The same dataset with its samples and labels on ``device``.
 
         >>> DeviceDataset(torch.zeros(2, 3)).to("cpu").device
         device(type='cpu')
         """
         y = self.y.to(device) if self.y is not None else None
-        return dataclasses.replace(self, x=self.x.to(device), y=y)
+        return self._replace(x=self.data.to(device), y=y)
 
     def subset(self, index: int | slice | Tensor) -> DeviceDataset:
         """The first ``index`` samples (an int), or those selected by a slice or index tensor.
@@ -137,7 +200,7 @@ class DeviceDataset:
         if isinstance(index, int):
             index = slice(0, index)
         y = self.y[index] if self.y is not None else None
-        return dataclasses.replace(self, x=self.x[index], y=y)
+        return self._replace(x=self.data[index], y=y)
 
     def split(self, fraction: float, *, seed: int = 0) -> tuple[DeviceDataset, DeviceDataset]:
         """Split off a random ``fraction`` of the samples as a validation set: ``(train, val)``.
@@ -155,11 +218,15 @@ class DeviceDataset:
             raise DataError(f"cannot split {self.name or 'a dataset'!r} of {n} sample(s) into train and validation")
         n_val = min(max(round(n * fraction), 1), n - 1)
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
-        val_idx = perm[:n_val].sort().values.to(self.x.device)
-        train_idx = perm[n_val:].sort().values.to(self.x.device)
-        train = dataclasses.replace(self.subset(train_idx), name=f"{self.name}:train")
-        val = dataclasses.replace(self.subset(val_idx), name=f"{self.name}:val")
+        val_idx = perm[:n_val].sort().values.to(self.device)
+        train_idx = perm[n_val:].sort().values.to(self.device)
+        train = self.subset(train_idx)._replace(name=f"{self.name}:train")
+        val = self.subset(val_idx)._replace(name=f"{self.name}:val")
         return train, val
+
+
+#: What the trainer, evaluation and applications take: held whole, or streamed from a file.
+Dataset = DeviceDataset | StreamedDataset
 
 
 # --------------------------------------------------------------------------------------------- roots
@@ -227,8 +294,14 @@ def load_dataset(
     root: str | os.PathLike[str] | None = None,
     device: str | torch.device = "cpu",
     download: bool = True,
-) -> DeviceDataset:
-    """Load a whole dataset split onto ``device`` as float32 in [0, 1], ``(N, C, H, W)``.
+    stream: bool | None = None,
+) -> Dataset:
+    """Load a dataset split onto ``device``: images ``(N, C, H, W)``, batches float32 in [0, 1].
+
+    The pixels are held as uint8 on ``device`` and scaled batch by batch (``ds.x`` gives all
+    of them as float32). ``stream=True`` reads them from aezoo's cache file batch by batch instead
+    (a :class:`~aezoo.streaming.StreamedDataset`); ``None`` streams only when the split is larger
+    than :func:`~aezoo.streaming.memory_budget`.
 
     ``name`` is ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"`` (spelling of ``-``/``_`` free),
     or the path of your own data (see :func:`load_user_data`; ``split`` is then ignored). The
@@ -245,7 +318,7 @@ def load_dataset(
     if spec is None:
         path = Path(text).expanduser()
         if path.exists():
-            return load_user_data(path, device=device)
+            return load_user_data(path, device=device, stream=stream)
         if _looks_like_path(text):
             raise DataError(
                 f"{text!r} does not exist; give an existing folder of images or a "
@@ -260,12 +333,40 @@ def load_dataset(
     # A data root may be a shared, read-only copy (and root ignores file modes): aezoo reads there
     # but writes its cache, and anything torchvision would unpack, only under its own cache folder.
     cache = _cache_root()[0] / CACHE_DIRNAME / f"{spec.name}-{split}.safetensors"
+    if stream is not False and cache.is_file():
+        streamed = _stream_cache(cache, n_expected, name=f"{spec.name}/{split}", device=device, stream=stream)
+        if streamed is not None:
+            return streamed
     loaded = _read_cache(cache, n_expected)
     if loaded is None:
         loaded = _load_torchvision(spec, split, base, origin, cache, download)
         _write_cache(cache, *loaded, name=spec.name, split=split)
     raw, y = loaded
+    if stream:  # the cache file now exists: stream from it
+        return load_dataset(spec.name, split, root=root, device=device, download=download, stream=True)
     return _finish(raw, y, name=f"{spec.name}/{split}", device=device)
+
+
+def _stream_cache(
+    cache: Path, n_expected: int, *, name: str, device: str | torch.device, stream: bool | None
+) -> StreamedDataset | None:
+    """A built-in split streamed from its cache file when asked or when over the budget, else None.
+
+    The file's header is checked (dtype, shape, size), not its checksum: that would mean reading
+    it whole, which streaming exists to avoid.
+    """
+    try:
+        x = TensorFile.open(cache, "x")
+        y = TensorFile.open(cache, "y")
+    except DataError as e:
+        warnings.warn(f"ignoring damaged dataset cache {cache} ({e}); rebuilding it", stacklevel=3)
+        return None
+    if x.dtype != torch.uint8 or len(x.shape) != 4 or x.shape[0] != n_expected or y.shape != (n_expected,):
+        return None  # _read_cache explains and rebuilds
+    if stream is None and x.shape[0] * x.row_bytes <= memory_budget(device):
+        return None
+    labels = y.read(np.arange(n_expected)).to(torch.int64).to(device)
+    return StreamedDataset(x, y=labels, preprocessing=Preprocessing(scale=1 / 255), name=name, device=device)
 
 
 def _looks_like_path(text: str) -> bool:
@@ -404,8 +505,13 @@ def load_user_data(
     *,
     device: str | torch.device = "cpu",
     label_column: str | int | None = None,
-) -> DeviceDataset:
-    """Load your own data whole onto ``device``, with the preprocessing it was given.
+    stream: bool | None = None,
+) -> Dataset:
+    """Load your own data onto ``device``, with the preprocessing it was given.
+
+    ``stream=True`` reads a ``.npy`` or ``.safetensors`` file batch by batch instead of holding it
+    (:class:`~aezoo.streaming.StreamedDataset`); ``None`` does so when holding it would take more
+    than :func:`~aezoo.streaming.memory_budget`. Other formats are always loaded whole.
 
     * a folder of images (PNG, JPEG, ...; all one size): ``(N, 1|3, H, W)``, ``scale=1/255``;
       images in subfolders get the subfolder's index (sorted names) as label;
@@ -424,6 +530,11 @@ def load_user_data(
     torch.Size([5, 1, 8, 8])
     """
     path = Path(path).expanduser()
+    if stream and (path.is_dir() or path.suffix.lower() not in (".npy", ".safetensors")):
+        raise DataError(
+            f"cannot stream {str(path)!r}: aezoo streams uncompressed .npy and .safetensors files; convert it "
+            "(np.save(f, images) with uint8 pixels, or float32 features) or drop --stream / stream=True"
+        )
     if path.is_dir():
         if label_column is not None:
             raise DataError(f"label_column does not apply to an image folder ({path}); labels come from subfolders")
@@ -440,6 +551,10 @@ def load_user_data(
             f"cannot read {str(path)!r}: unknown file type {suffix!r}; aezoo reads a folder of images, "
             f"{', '.join(TENSOR_SUFFIXES)} and .csv"
         )
+    if stream is not False:
+        streamed = _stream_tensor_file(path, label_column, device=device, stream=stream)
+        if streamed is not None:
+            return streamed
     raw, y = _read_tensor_file(path, label_column)
     if raw.dtype == torch.uint8:
         return _finish(_images_nchw(raw), y, name=path.name, device=device)
@@ -447,6 +562,98 @@ def load_user_data(
     if raw.dim() == 1:
         raw = raw.unsqueeze(1)
     return _finish(raw, y, name=path.name, device=device, standardise=raw.dim() == 2)
+
+
+def _stream_tensor_file(
+    path: Path, label_column: str | int | None, *, device: str | torch.device, stream: bool | None
+) -> StreamedDataset | None:
+    """``path`` as a :class:`StreamedDataset` when asked or when over the budget, else None."""
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".safetensors"):
+        return None
+    y = None
+    if suffix == ".npy":
+        if label_column is not None:
+            raise DataError(f"{path} holds one array, so label_column={label_column!r} cannot apply; use .npz")
+        source = TensorFile.open(path)
+    else:
+        header, _ = safetensors_header(path)
+        names = {k: None for k in header if k != "__metadata__"}
+        if label_column is not None and str(label_column) not in names:
+            keys = ", ".join(map(repr, names))
+            raise DataError(f"{path} has no key {str(label_column)!r} for the labels; keys: {keys}")
+        y_key = str(label_column) if label_column is not None else next((k for k in _Y_KEYS if k in names), None)
+        rest = [k for k in names if k != y_key]
+        x_key = next((k for k in _X_KEYS if k in names), None) or (rest[0] if len(rest) == 1 else None)
+        if x_key is None:
+            raise DataError(f"{path} holds {', '.join(map(repr, names)) or 'nothing'}; name the data array 'x'")
+        source = TensorFile.open(path, x_key)
+        if y_key is not None:
+            labels = TensorFile.open(path, y_key)
+            y = _labels(labels.read(np.arange(labels.shape[0])).numpy(), path, y_key)
+    images = source.dtype == torch.uint8
+    floats = source.row_bytes // _itemsize(source.dtype) * 4  # float32 per sample once loaded
+    in_memory = source.shape[0] * (source.row_bytes if images else max(source.row_bytes, floats))
+    if stream is None and in_memory <= memory_budget(device):
+        return None
+    if y is not None and y.shape != (source.shape[0],):
+        raise DataError(f"{path.name!r} has {source.shape[0]} samples but {y.numel()} labels")
+    if source.shape[0] == 0 or source.row_bytes == 0:
+        raise DataError(f"{path.name!r} has no samples (shape {source.shape}); it must hold at least one")
+    if images:
+        source = _stream_image_shape(source)
+        pre = Preprocessing(scale=1 / 255)
+    else:
+        if len(source.shape) == 1:
+            source = source.with_shape((source.shape[0], 1))
+        pre = _scan_float(source, path.name, standardise=len(source.shape) == 2)
+    y = y.to(device) if y is not None else None
+    return StreamedDataset(source, y=y, preprocessing=pre, name=path.name, device=device)
+
+
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def _stream_image_shape(source: TensorFile) -> TensorFile:
+    shape = source.shape
+    if len(shape) == 3:
+        return source.with_shape((shape[0], 1, *shape[1:]))
+    if len(shape) == 4 and shape[1] not in (1, 3, 4) and shape[3] in (1, 3, 4):
+        raise DataError(
+            f"{source.path} holds channels-last images {shape}; to stream them, save them channels-first: "
+            "np.save(f, np.ascontiguousarray(x.transpose(0, 3, 1, 2)))"
+        )
+    return source
+
+
+def _scan_float(source: TensorFile, name: str, *, standardise: bool) -> Preprocessing:
+    """One pass over a float file in bounded memory: refuse non-finite values; per-column statistics."""
+    n = source.shape[0]
+    step = max(1, (16 << 20) // max(1, source.row_bytes))
+    count, mean, m2 = 0, None, None
+    for a in range(0, n, step):
+        chunk = source.read(np.arange(a, min(a + step, n))).double()
+        finite = torch.isfinite(chunk)
+        if not bool(finite.all()):
+            first = a + int((~finite).reshape(len(chunk), -1).any(1).nonzero()[0])
+            raise DataError(
+                f"{name!r} has NaN or infinite values (first in sample {first}); remove or impute them before training"
+            )
+        if standardise:  # Chan et al.'s parallel update of mean and sum of squared deviations
+            c_mean, c_m2, k = chunk.mean(0), (chunk - chunk.mean(0)).square().sum(0), len(chunk)
+            if mean is None or m2 is None:
+                mean, m2 = c_mean, c_m2
+            else:
+                delta = c_mean - mean
+                mean = mean + delta * k / (count + k)
+                m2 = m2 + c_m2 + delta.square() * count * k / (count + k)
+            count += k
+    if not standardise or mean is None or m2 is None:
+        return Preprocessing()
+    std = (m2 / count).sqrt()
+    std[std == 0] = 1.0
+    return Preprocessing(mean=tuple(mean.tolist()), std=tuple(std.tolist()))
 
 
 def _read_image_folder(folder: Path) -> tuple[Tensor, Tensor | None]:
@@ -531,6 +738,11 @@ def _read_tensor_file(path: Path, label_column: str | int | None) -> tuple[Tenso
 def _np_load(path: Path) -> Any:
     try:
         return np.load(path, allow_pickle=False)
+    except MemoryError:
+        raise DataError(
+            f"not enough memory to load {path} ({path.stat().st_size:,} bytes) whole; stream it instead "
+            "(aezoo train --stream, or stream=True), or free memory"
+        ) from None
     except ValueError as e:  # object arrays need pickle
         raise DataError(
             f"{path} needs pickle to load ({_one_line(e, 160)}); aezoo does not unpickle files: "
@@ -681,8 +893,6 @@ def _finish(
         pre = Preprocessing()
     raw = raw.to(device)
     y = y.to(device) if y is not None else None
-    if raw.dtype == torch.uint8:  # pre.apply without its temporary: 4 bytes per pixel once, not twice
-        x = raw.to(torch.float32).mul_(pre.scale)
-    else:
-        x = pre.apply(raw).float().contiguous()
-    return DeviceDataset(x=x, y=y, preprocessing=pre, name=name)
+    if raw.dtype == torch.uint8:  # kept as bytes; batches are scaled when they are taken
+        return DeviceDataset(raw.contiguous(), y, preprocessing=pre, name=name)
+    return DeviceDataset(pre.apply(raw).float().contiguous(), y, preprocessing=pre, name=name)
