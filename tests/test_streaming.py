@@ -166,7 +166,7 @@ def test_files_stream_automatically_above_the_budget(tmp_path: Path, monkeypatch
 
 def test_streaming_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("1,2\n3,4\n")
-    with pytest.raises(DataError, match="cannot stream.*convert"):
+    with pytest.raises(DataError, match=r"cannot stream.*convert"):
         load_user_data(tmp_path / "t.csv", stream=True)
     np.save(tmp_path / "x.npy", np.zeros((100, 4, 4), np.uint8))
     data = (tmp_path / "x.npy").read_bytes()
