@@ -342,8 +342,15 @@ def load_dataset(
         loaded = _load_torchvision(spec, split, base, origin, cache, download)
         _write_cache(cache, *loaded, name=spec.name, split=split)
     raw, y = loaded
-    if stream:  # the cache file now exists: stream from it
-        return load_dataset(spec.name, split, root=root, device=device, download=download, stream=True)
+    if stream:  # the cache file now exists, unless it could not be written
+        streamed = _stream_cache(cache, n_expected, name=f"{spec.name}/{split}", device=device, stream=True)
+        if streamed is None:
+            raise DataError(
+                f"cannot stream {spec.name!r} ({split}): aezoo streams it from its cache file {cache}, which "
+                f"could not be written or read back; make that folder writable (or point ${CACHE_ENV} elsewhere), "
+                "or drop --stream"
+            )
+        return streamed
     return _finish(raw, y, name=f"{spec.name}/{split}", device=device)
 
 
@@ -358,10 +365,15 @@ def _stream_cache(
     try:
         x = TensorFile.open(cache, "x")
         y = TensorFile.open(cache, "y")
-    except DataError as e:
-        warnings.warn(f"ignoring damaged dataset cache {cache} ({e}); rebuilding it", stacklevel=3)
+    except DataError:  # damaged: _read_cache says so and rebuilds it
         return None
-    if x.dtype != torch.uint8 or len(x.shape) != 4 or x.shape[0] != n_expected or y.shape != (n_expected,):
+    if (
+        x.dtype != torch.uint8
+        or len(x.shape) != 4
+        or x.shape[0] != n_expected
+        or y.shape != (n_expected,)
+        or (y.dtype != torch.int64)
+    ):
         return None  # _read_cache explains and rebuilds
     if stream is None and x.shape[0] * x.row_bytes <= memory_budget(device):
         return None

@@ -164,7 +164,7 @@ class TensorFile:
                 if a == b:
                     continue
                 f.seek(self.offset + int(rows[a]) * self.row_bytes)
-                _read_exactly(f, memoryview(out)[a * self.row_bytes : b * self.row_bytes], self.path)
+                _read_exactly(f, out.data[a * self.row_bytes : b * self.row_bytes], self.path)
         if self.swap:
             itemsize = torch.empty((), dtype=self.dtype).element_size()
             out = out.view(f">u{itemsize}").byteswap().view(np.uint8)

@@ -102,10 +102,16 @@ def main() -> None:
 
     medians = {name: {k: statistics.median(v) for k, v in row.items()} for name, row in results.items()}
     held_bytes = {name: ds.nbytes for name, ds in sets.items() if isinstance(ds, DeviceDataset)}
-    print(f"\nmedians over {args.rounds} rounds, samples/s (ratio to bytes in memory):")
+    print(f"\nmedians over {args.rounds} rounds, samples/s (in parentheses: ratio to bytes in memory)\n")
+    keys = list(medians["bytes"])
+    print("| held as | memory held | " + " | ".join(f"{k} samples/s" for k in keys) + " |")
+    print("|---|---:|" + "---:|" * len(keys))
     for name, row in medians.items():
-        cells = "  ".join(f"{k} {v:,.0f} ({v / medians['bytes'][k]:.2f}x)" for k, v in row.items())
-        print(f"{name:<11} {cells}")
+        ds = sets[name]
+        held = ds.nbytes if isinstance(ds, DeviceDataset) else ds.buffer_bytes
+        label = f"{held / 1e6:.0f} MB" if isinstance(ds, DeviceDataset) else f"buffer ≤ {held >> 20} MiB"
+        cells = " | ".join(f"{row[k]:,.0f} ({row[k] / medians['bytes'][k]:.2f}×)" for k in keys)
+        print(f"| {name} | {label} | {cells} |")
     if args.json:
         record = {
             "benchmark": "streaming",

@@ -85,6 +85,18 @@ def test_mnist_is_held_as_bytes_and_streams_the_same_pixels(shared_data_copy: Pa
     assert {k: v for k, v in a.items() if k != "throughput"} == {k: v for k, v in b.items() if k != "throughput"}
 
 
+def test_a_first_load_with_stream_builds_the_cache_then_streams(
+    shared_data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AEZOO_CACHE", str(tmp_path / "cache"))  # no cache file yet
+    streamed = load_dataset("fashion-mnist", "test", root=shared_data_copy, stream=True)
+    assert isinstance(streamed, StreamedDataset) and streamed.source.path.is_relative_to(tmp_path / "cache")
+    held = load_dataset("fashion-mnist", "test", root=shared_data_copy)  # within the budget: held
+    assert isinstance(held, DeviceDataset) and torch.equal(streamed.inputs(slice(0, 64)), held.x[:64])
+    monkeypatch.setenv(BUDGET_ENV, "1M")  # over the budget: streamed without being asked
+    assert isinstance(load_dataset("fashion-mnist", "test", root=shared_data_copy), StreamedDataset)
+
+
 # ------------------------------------------------------------------------------------- streaming
 
 
