@@ -124,6 +124,11 @@ class DeviceDataset:
         """
         return self._model_inputs(self.data)
 
+    @property
+    def batch_order(self) -> dict[str, int]:
+        """What fixes the order of batches besides the generator: nothing (one permutation)."""
+        return {}
+
     def _model_inputs(self, stored: Tensor) -> Tensor:
         # Element by element the same arithmetic as mapping the whole split at once.
         return stored if stored.is_floating_point() else self.preprocessing.apply(stored).float()

@@ -310,7 +310,8 @@ class StreamedDataset:
         self.name = name or source.path.name
         self._device = torch.device(device)
         if buffer_bytes is None:  # a buffer and its shuffled copy stay well inside the budget
-            buffer_bytes = min(DEFAULT_BUFFER_BYTES, max(chunk_bytes, memory_budget(device) // 4))
+            fits = max(chunk_bytes, memory_budget(device) // 4)
+            buffer_bytes = min(DEFAULT_BUFFER_BYTES, 1 << (fits.bit_length() - 1))  # a power of two: stable
         self.buffer_bytes = int(buffer_bytes)  # samples shuffled together
         self.chunk_bytes = int(chunk_bytes)  # consecutive samples read at once
 
@@ -337,6 +338,11 @@ class StreamedDataset:
     def nbytes(self) -> int:
         """Bytes the samples take as stored (what loading them whole would cost at least)."""
         return len(self) * self.source.row_bytes
+
+    @property
+    def batch_order(self) -> dict[str, int]:
+        """What fixes the order of batches besides the generator (a resumed run must match it)."""
+        return {"buffer_bytes": self.buffer_bytes, "chunk_bytes": self.chunk_bytes}
 
     @property
     def x(self) -> Tensor:

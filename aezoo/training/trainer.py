@@ -236,8 +236,8 @@ class Trainer:
             train, val = train.split(self.config.val_fraction, seed=self.config.seed)
         train = train if train.device == device else train.to(device)
         self._dataset_id = {"name": train.name, "num_samples": len(train)}
-        if train.streamed:  # a streamed epoch is shuffled in buffers: another order, another run
-            self._dataset_id["streamed"] = True
+        if train.streamed:  # shuffled in buffers: another order, and one that depends on their sizes
+            self._dataset_id["streamed"] = train.batch_order
         if val is not None:
             val = val if val.device == device else val.to(device)
             if len(val) == 0:
