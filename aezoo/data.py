@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -44,6 +44,7 @@ _X_KEYS = ("x", "data", "images", "inputs", "features", "X", "arr_0")
 _Y_KEYS = ("y", "labels", "targets", "label", "target", "Y")
 
 
+@dataclasses.dataclass(init=False, repr=False, eq=False)
 class DeviceDataset:
     """A whole split as one tensor on one device; an epoch is a handful of tensor slices.
 
@@ -60,21 +61,28 @@ class DeviceDataset:
     (torch.uint8, torch.float32, 1.0)
     """
 
-    streamed = False  # held whole in memory (a StreamedDataset reads from disk)
+    data: Tensor  # (N, *shape) as stored: raw uint8 pixels, or float32 model inputs
+    y: Tensor | None  # (N,) int64 labels, if the data has them
+    preprocessing: Preprocessing  # raw -> model inputs
+    name: str  # e.g. "mnist/train"
+    streamed: ClassVar[bool] = False  # held whole in memory (a StreamedDataset reads from disk)
 
     def __init__(
         self,
-        x: Tensor,
+        x: Tensor | None = None,
         y: Tensor | None = None,
         preprocessing: Preprocessing | None = None,
         name: str = "",
+        *,
+        data: Tensor | None = None,
     ) -> None:
+        # ``data=`` is how dataclasses.replace passes the stored tensor; new samples (``x``) win.
+        stored = x if x is not None else data
+        if stored is None:
+            raise DataError("DeviceDataset needs its samples: DeviceDataset(x, y=None, preprocessing=None, name='')")
         if preprocessing is None:
-            preprocessing = Preprocessing(scale=1 / 255) if x.dtype == torch.uint8 else Preprocessing()
-        self.data = x  # (N, *shape) as stored: raw uint8 pixels, or float32 model inputs
-        self.y = y  # (N,) int64 labels, if the data has them
-        self.preprocessing = preprocessing  # raw -> model inputs
-        self.name = name  # e.g. "mnist/train"
+            preprocessing = Preprocessing(scale=1 / 255) if stored.dtype == torch.uint8 else Preprocessing()
+        self.data, self.y, self.preprocessing, self.name = stored, y, preprocessing, name
 
     def __repr__(self) -> str:
         return (
@@ -183,10 +191,6 @@ class DeviceDataset:
         n = len(self)
         return n // batch_size if drop_last else -(-n // batch_size)
 
-    def _replace(self, **changes: Any) -> DeviceDataset:
-        fields = {"x": self.data, "y": self.y, "preprocessing": self.preprocessing, "name": self.name}
-        return DeviceDataset(**{**fields, **changes})
-
     def to(self, device: str | torch.device) -> DeviceDataset:
         """The same dataset with its samples and labels on ``device``.
 
@@ -194,7 +198,7 @@ class DeviceDataset:
         device(type='cpu')
         """
         y = self.y.to(device) if self.y is not None else None
-        return self._replace(x=self.data.to(device), y=y)
+        return dataclasses.replace(self, data=self.data.to(device), y=y)
 
     def subset(self, index: int | slice | Tensor) -> DeviceDataset:
         """The first ``index`` samples (an int), or those selected by a slice or index tensor.
@@ -205,7 +209,7 @@ class DeviceDataset:
         if isinstance(index, int):
             index = slice(0, index)
         y = self.y[index] if self.y is not None else None
-        return self._replace(x=self.data[index], y=y)
+        return dataclasses.replace(self, data=self.data[index], y=y)
 
     def split(self, fraction: float, *, seed: int = 0) -> tuple[DeviceDataset, DeviceDataset]:
         """Split off a random ``fraction`` of the samples as a validation set: ``(train, val)``.
@@ -225,8 +229,8 @@ class DeviceDataset:
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
         val_idx = perm[:n_val].sort().values.to(self.device)
         train_idx = perm[n_val:].sort().values.to(self.device)
-        train = self.subset(train_idx)._replace(name=f"{self.name}:train")
-        val = self.subset(val_idx)._replace(name=f"{self.name}:val")
+        train = dataclasses.replace(self.subset(train_idx), name=f"{self.name}:train")
+        val = dataclasses.replace(self.subset(val_idx), name=f"{self.name}:val")
         return train, val
 
 
