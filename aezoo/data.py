@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
+import json
+import math
 import os
 import shutil
 import socket
@@ -488,7 +491,9 @@ def _read_cache(path: Path, n_expected: int) -> tuple[Tensor, Tensor] | None:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            x, y = f.get_tensor("x"), f.get_tensor("y")
+            # Copies: get_tensor maps the file, and the bytes are kept as they are (a file changed
+            # on disk under a mapping kills the process with SIGBUS).
+            x, y = f.get_tensor("x").clone(), f.get_tensor("y").clone()
         problem = ""
         if meta.get("format") != _CACHE_FORMAT:
             problem = f"cache format {meta.get('format')!r}, expected {_CACHE_FORMAT!r}"
@@ -531,8 +536,10 @@ def load_user_data(
     """Load your own data onto ``device``, with the preprocessing it was given.
 
     ``stream=True`` reads a ``.npy`` or ``.safetensors`` file batch by batch instead of holding it
-    (:class:`~aezoo.streaming.StreamedDataset`); ``None`` does so when holding it would take more
-    than :func:`~aezoo.streaming.memory_budget`. Other formats are always loaded whole.
+    (:class:`~aezoo.streaming.StreamedDataset`); a folder of images is first decoded, chunk by
+    chunk, into a ``.npy`` in aezoo's cache (once per version of the folder), then streamed from
+    there. ``None`` streams when holding the data would take more than
+    :func:`~aezoo.streaming.memory_budget`. CSV, ``.npz`` and ``.pt`` files are always loaded whole.
 
     * a folder of images (PNG, JPEG, ...; all one size): ``(N, 1|3, H, W)``, ``scale=1/255``;
       images in subfolders get the subfolder's index (sorted names) as label;
@@ -551,16 +558,19 @@ def load_user_data(
     torch.Size([5, 1, 8, 8])
     """
     path = Path(path).expanduser()
-    if stream and (path.is_dir() or path.suffix.lower() not in (".npy", ".safetensors")):
+    if stream and path.is_file() and path.suffix.lower() not in (".npy", ".safetensors"):
         raise DataError(
-            f"cannot stream {str(path)!r}: aezoo streams uncompressed .npy and .safetensors files; convert it "
+            f"cannot stream {str(path)!r}: aezoo streams image folders and uncompressed .npy and .safetensors "
+            "files; convert it "
             "(np.save(f, images) with uint8 pixels, or float32 features) or drop --stream / stream=True"
         )
     if path.is_dir():
         if label_column is not None:
             raise DataError(f"label_column does not apply to an image folder ({path}); labels come from subfolders")
-        raw, y = _read_image_folder(path)
-        return _finish(raw, y, name=path.name, device=device)
+        files, color, (w, h), y = _scan_image_folder(path)
+        if stream or (stream is None and len(files) * (3 if color else 1) * h * w > memory_budget(device)):
+            return _stream_image_folder(path, files, color, (w, h), y, device=device)
+        return _finish(torch.from_numpy(_decode_images(files, color)), y, name=path.name, device=device)
     if not path.is_file():
         raise DataError(f"{str(path)!r} does not exist; give a folder of images or a tensor or CSV file")
     suffix = path.suffix.lower()
@@ -677,7 +687,11 @@ def _scan_float(source: TensorFile, name: str, *, standardise: bool) -> Preproce
     return Preprocessing(mean=tuple(mean.tolist()), std=tuple(std.tolist()))
 
 
-def _read_image_folder(folder: Path) -> tuple[Tensor, Tensor | None]:
+def _scan_image_folder(folder: Path) -> tuple[list[Path], bool, tuple[int, int], Tensor | None]:
+    """The images of a folder (sorted), whether any has colour, their one size, subfolder labels.
+
+    Reads only each file's header, so it costs little memory whatever the folder's size.
+    """
     from PIL import Image, UnidentifiedImageError
 
     files = sorted(
@@ -687,34 +701,81 @@ def _read_image_folder(folder: Path) -> tuple[Tensor, Tensor | None]:
     )
     if not files:
         raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {folder}")
-    images = []
+    headers = []
     for p in files:
         try:
             with Image.open(p) as im:
-                im.load()
-                images.append((p, im.mode, im.copy()))
+                headers.append((p, im.mode, im.size))
         except (OSError, UnidentifiedImageError) as e:
             raise DataError(f"cannot read image {p} ({_one_line(e)}); remove or replace it") from None
-    wide = [p for p, mode, _ in images if mode in ("I", "I;16", "I;16B", "I;16L", "F")]
+    wide = [p for p, mode, _ in headers if mode in ("I", "I;16", "I;16B", "I;16L", "F")]
     if wide:
         raise DataError(f"{wide[0]} has 16/32-bit pixels; aezoo reads 8-bit images, convert them (e.g. to 8-bit PNG)")
-    color = any(mode not in ("1", "L", "LA") for _, mode, _ in images)
-    size0 = images[0][2].size
-    arrays = []
-    for p, _, im in images:
-        if im.size != size0:
+    color = any(mode not in ("1", "L", "LA") for _, mode, _ in headers)
+    size0 = headers[0][2]
+    for p, _, size in headers:
+        if size != size0:
             raise DataError(
                 f"all images must have one size: {files[0]} is {size0[0]}x{size0[1]} but {p} is "
-                f"{im.size[0]}x{im.size[1]}; resize them first"
+                f"{size[0]}x{size[1]}; resize them first"
             )
-        arrays.append(np.asarray(im.convert("RGB" if color else "L")))
-    raw = torch.from_numpy(np.stack(arrays))
-    raw = raw.permute(0, 3, 1, 2).contiguous() if color else raw.unsqueeze(1)
     rel = [p.relative_to(folder).parts for p in files]
     if all(len(parts) > 1 for parts in rel):  # class-per-subfolder layout
         classes = sorted({parts[0] for parts in rel})
-        return raw, torch.tensor([classes.index(parts[0]) for parts in rel], dtype=torch.int64)
-    return raw, None
+        return files, color, size0, torch.tensor([classes.index(parts[0]) for parts in rel], dtype=torch.int64)
+    return files, color, size0, None
+
+
+def _decode_images(files: list[Path], color: bool) -> np.ndarray:
+    """Decode ``files`` (as scanned) into one uint8 array ``(n, 1|3, H, W)``."""
+    from PIL import Image, UnidentifiedImageError
+
+    arrays = []
+    for p in files:
+        try:
+            with Image.open(p) as im:
+                arrays.append(np.asarray(im.convert("RGB" if color else "L")))
+        except (OSError, UnidentifiedImageError) as e:
+            raise DataError(f"cannot read image {p} ({_one_line(e)}); remove or replace it") from None
+    stacked = np.stack(arrays)
+    return np.ascontiguousarray(stacked.transpose(0, 3, 1, 2)) if color else stacked[:, None]
+
+
+def _stream_image_folder(
+    folder: Path,
+    files: list[Path],
+    color: bool,
+    size: tuple[int, int],
+    y: Tensor | None,
+    *,
+    device: str | torch.device,
+) -> StreamedDataset:
+    """Stream a folder of images: decoded once, in chunks, into a ``.npy`` in aezoo's cache.
+
+    The file's name is keyed by the folder's path and every image's name, size and mtime, so a
+    changed folder is packed again; packing holds one chunk of decoded images at a time.
+    """
+    shape = (len(files), 3 if color else 1, size[1], size[0])
+    listing = [(str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    key = hashlib.sha256(json.dumps([str(folder.resolve()), color, listing]).encode()).hexdigest()[:16]
+    target = _cache_root()[0] / CACHE_DIRNAME / "folders" / f"{folder.name}-{key}.npy"
+    try:
+        source = TensorFile.open(target) if target.is_file() else None
+    except DataError:
+        source = None  # damaged: pack it again
+    if source is None or source.shape != shape or source.dtype != torch.uint8:
+        row = math.prod(shape[1:])
+        step = max(1, min(64 << 20, memory_budget(device) // 4) // row)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(target) as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": shape})
+            for a in range(0, len(files), step):
+                f.write(_decode_images(files[a : a + step], color).tobytes())
+        source = TensorFile.open(target)
+    labels = y.to(device) if y is not None else None
+    return StreamedDataset(
+        source, y=labels, preprocessing=Preprocessing(scale=1 / 255), name=folder.name, device=device
+    )
 
 
 def _read_tensor_file(path: Path, label_column: str | int | None) -> tuple[Tensor, Tensor | None]:
@@ -731,7 +792,7 @@ def _read_tensor_file(path: Path, label_column: str | int | None) -> tuple[Tenso
         from safetensors.torch import load_file
 
         try:
-            return _pick(load_file(str(path)), path, label_column)
+            return _pick({k: v.clone() for k, v in load_file(str(path)).items()}, path, label_column)  # unmapped
         except DataError:
             raise
         except Exception as e:

@@ -176,6 +176,36 @@ def test_files_stream_automatically_above_the_budget(tmp_path: Path, monkeypatch
         memory_budget()
 
 
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_an_image_folder_is_packed_once_in_chunks_and_streamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    from PIL import Image
+
+    monkeypatch.setenv("AEZOO_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    for label, n in (("ants", 7), ("bees", 5)):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 256, (6, 9, 3) if mode == "RGB" else (6, 9), dtype=np.uint8)
+            Image.fromarray(pixels, mode).save(tmp_path / "imgs" / label / f"{i}.png")
+    held = load_user_data(tmp_path / "imgs")
+    assert isinstance(held, DeviceDataset) and held.data.dtype == torch.uint8
+    streamed = load_user_data(tmp_path / "imgs", stream=True)
+    assert isinstance(streamed, StreamedDataset) and streamed.shape == held.shape == (3 if mode == "RGB" else 1, 6, 9)
+    assert torch.equal(streamed.inputs(), held.x) and torch.equal(streamed.y, held.y)
+    packed = streamed.source.path
+    assert packed.is_relative_to(tmp_path / "cache") and packed.suffix == ".npy"
+    written = packed.stat().st_mtime_ns
+    assert load_user_data(tmp_path / "imgs", stream=True).source.path == packed  # packed once
+    assert packed.stat().st_mtime_ns == written
+    Image.fromarray(np.zeros((6, 9, 3) if mode == "RGB" else (6, 9), np.uint8), mode).save(tmp_path / "imgs/ants/0.png")
+    changed = load_user_data(tmp_path / "imgs", stream=True)
+    assert changed.source.path != packed and float(changed.inputs(slice(0, 1)).max()) == 0.0
+    monkeypatch.setenv(BUDGET_ENV, "100")  # over the budget (648 bytes): streamed without being asked
+    assert isinstance(load_user_data(tmp_path / "imgs"), StreamedDataset)
+
+
 def test_streaming_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("1,2\n3,4\n")
     with pytest.raises(DataError, match=r"cannot stream.*convert"):
