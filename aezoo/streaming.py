@@ -3,7 +3,7 @@
 A :class:`StreamedDataset` never holds its samples whole. It reads an uncompressed tensor file
 (``.npy``, or one tensor of a ``.safetensors`` file, such as aezoo's own cache of a built-in
 dataset) with positional reads, in chunks of consecutive samples, and shuffles in two levels:
-the order of the chunks is a random permutation, and the samples of a buffer of chunks (64 MiB by
+the order of the chunks is a random permutation, and the samples of a buffer of chunks (16 MiB by
 default) are shuffled together. Memory use is about one buffer, whatever the file's size; plain
 reads rather than ``mmap`` keep the address space small too, so a process whose memory is capped
 (``ulimit -v``) can still train on a file larger than its cap.
@@ -33,7 +33,9 @@ from .preprocessing import Preprocessing
 __all__ = ["BUDGET_ENV", "StreamedDataset", "TensorFile", "memory_budget"]
 
 BUDGET_ENV = "AEZOO_MEMORY_BUDGET"  # bytes (or "512M", "8G") a dataset may take in memory before it is streamed
-DEFAULT_BUFFER_BYTES = 64 << 20  # samples shuffled together; MNIST (47 MB) fits in one buffer
+# Samples shuffled together: a third of MNIST. Larger buffers shuffle better but are fresh mmaps
+# (page faults) at every epoch; up to 32 MiB glibc reuses freed heap (benchmarks/streaming.py).
+DEFAULT_BUFFER_BYTES = 16 << 20
 DEFAULT_CHUNK_BYTES = 1 << 20  # consecutive samples read at once (the unit of the chunk order)
 
 _SAFETENSORS_DTYPES = {
