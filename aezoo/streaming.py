@@ -33,8 +33,8 @@ from .preprocessing import Preprocessing
 __all__ = ["BUDGET_ENV", "StreamedDataset", "TensorFile", "memory_budget"]
 
 BUDGET_ENV = "AEZOO_MEMORY_BUDGET"  # bytes (or "512M", "8G") a dataset may take in memory before it is streamed
-# Samples shuffled together: a third of MNIST. Larger buffers shuffle better but are fresh mmaps
-# (page faults) at every epoch; up to 32 MiB glibc reuses freed heap (benchmarks/streaming.py).
+# Samples shuffled together (a third of MNIST); a buffer and its shuffled copy are what streaming
+# holds in memory. A larger buffer shuffles better; benchmarks/streaming.py compares 64 MiB.
 DEFAULT_BUFFER_BYTES = 16 << 20
 DEFAULT_CHUNK_BYTES = 1 << 20  # consecutive samples read at once (the unit of the chunk order)
 
