@@ -55,8 +55,8 @@ from ._common import data_options, device_option, invocation, parse_sets, set_op
 @click.option(
     "--stream/--no-stream",
     default=None,
-    help="Read the data from disk batch by batch (.npy, .safetensors, built-in datasets) instead of holding "
-    "it [default: only when it is larger than $AEZOO_MEMORY_BUDGET or half the available memory].",
+    help="Read the data from disk batch by batch (.npy, .safetensors, image folders, built-in datasets) instead "
+    "of holding it [default: only when it is larger than $AEZOO_MEMORY_BUDGET or half the available memory].",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
