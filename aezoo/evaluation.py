@@ -96,7 +96,7 @@ def _check_shapes(model: Autoencoder, dataset: Dataset) -> None:
         )
 
 
-def model_inputs(model: Autoencoder, dataset: DeviceDataset) -> Tensor:
+def model_inputs(model: Autoencoder, dataset: Dataset) -> Tensor:
     """The dataset's samples in ``model``'s input space; ``InputError`` when the shapes differ.
 
     A dataset preprocessed differently from the model is mapped through its raw scale:
@@ -105,7 +105,7 @@ def model_inputs(model: Autoencoder, dataset: DeviceDataset) -> Tensor:
     dataset's inputs as they are: sending it raw 0-255 pixels would never be what was meant.
     """
     _check_shapes(model, dataset)
-    return _to_model_space(model, dataset, dataset.x)
+    return _to_model_space(model, dataset, dataset.inputs())  # a streamed dataset is read here
 
 
 def _to_model_space(model: Autoencoder, dataset: Dataset, x: Tensor) -> Tensor:

@@ -19,6 +19,7 @@ import aezoo
 from aezoo.cli.main import cli
 from aezoo.data import DeviceDataset, load_dataset, load_user_data
 from aezoo.errors import DataError
+from aezoo.evaluation import model_inputs
 from aezoo.preprocessing import Preprocessing
 from aezoo.streaming import BUDGET_ENV, StreamedDataset, TensorFile, memory_budget, parse_bytes
 from aezoo.training import TrainConfig, Trainer
@@ -77,6 +78,7 @@ def test_mnist_is_held_as_bytes_and_streams_the_same_pixels(shared_data_copy: Pa
     assert torch.equal(streamed.y, held.y) and streamed.preprocessing == held.preprocessing
     index = torch.tensor([9999, 0, 4321, 17])
     assert torch.equal(streamed.inputs(index), held.x[index])
+    assert torch.equal(model_inputs(aezoo.create("mlp"), streamed.subset(16)), held.x[:16])  # plots, apps
     in_order = torch.cat(list(streamed.batches(1000, shuffle=False)))
     assert torch.equal(in_order, held.x)
     torch.manual_seed(0)
