@@ -350,7 +350,8 @@ class StreamedDataset:
     def x(self) -> Tensor:
         raise DataError(
             f"{self.name!r} is streamed from {self.source.path} and not held in memory, so it has no .x; "
-            "iterate .batches(...), take .inputs(index) of some samples, or load it with stream=False if it fits"
+            "iterate .batches(...), take .inputs(index) of some samples, or, if it fits in memory, load it with "
+            f"stream=False (aezoo train --no-stream) or a larger ${BUDGET_ENV} (e.g. {BUDGET_ENV}=32G)"
         )
 
     def _clone(self, **changes: Any) -> StreamedDataset:
