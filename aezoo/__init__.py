@@ -42,6 +42,7 @@ _LAZY = {
     "load": "loading",
     # data, training, evaluation
     "DeviceDataset": "data",
+    "StreamedDataset": "streaming",
     "load_dataset": "data",
     "load_user_data": "data",
     "data_root": "data",
@@ -125,4 +126,5 @@ if TYPE_CHECKING:  # pragma: no cover
         list_models,
         plugins,
     )
+    from .streaming import StreamedDataset
     from .training import TrainConfig, Trainer, train

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
+import json
+import math
 import os
 import shutil
 import socket
@@ -18,7 +21,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -28,8 +31,9 @@ from . import settings
 from .errors import DataError, close_matches, unknown_name
 from .preprocessing import Preprocessing
 from .serialization import atomic_write
+from .streaming import StreamedDataset, TensorFile, memory_budget, safetensors_header
 
-__all__ = ["DeviceDataset", "data_root", "load_dataset", "load_user_data"]
+__all__ = ["Dataset", "DeviceDataset", "StreamedDataset", "data_root", "load_dataset", "load_user_data"]
 
 DATA_ENV = "AEZOO_DATA"  # a folder holding the built-in datasets (what --data-dir sets per command)
 CACHE_ENV = "AEZOO_CACHE"  # aezoo's cache folder; datasets go to its "data" subfolder
@@ -43,22 +47,54 @@ _X_KEYS = ("x", "data", "images", "inputs", "features", "X", "arr_0")
 _Y_KEYS = ("y", "labels", "targets", "label", "target", "Y")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(init=False, repr=False, eq=False)
 class DeviceDataset:
     """A whole split as one tensor on one device; an epoch is a handful of tensor slices.
+
+    ``x`` as given is kept as it is: uint8 pixels stay bytes (a quarter of float32's memory) and
+    are mapped through ``preprocessing`` batch by batch, with the same arithmetic as mapping them
+    all at once, so every batch is bit-identical to the float32 one; float data is kept as model
+    inputs (already preprocessed). Without ``preprocessing``, uint8 gets ``scale=1/255``.
 
     >>> ds = DeviceDataset(torch.rand(10, 1, 28, 28), name="random")
     >>> [b.shape[0] for b in ds.batches(4, shuffle=False)]
     [4, 4, 2]
+    >>> pixels = DeviceDataset(torch.full((3, 1, 2, 2), 255, dtype=torch.uint8))
+    >>> pixels.data.dtype, next(pixels.batches(2)).dtype, pixels.x.max().item()
+    (torch.uint8, torch.float32, 1.0)
     """
 
-    x: Tensor  # (N, *shape) float32, already preprocessed
-    y: Tensor | None = None  # (N,) int64 labels, if the data has them
-    preprocessing: Preprocessing = dataclasses.field(default_factory=Preprocessing)  # raw -> x
-    name: str = ""  # e.g. "mnist/train"
+    data: Tensor  # (N, *shape) as stored: raw uint8 pixels, or float32 model inputs
+    y: Tensor | None  # (N,) int64 labels, if the data has them
+    preprocessing: Preprocessing  # raw -> model inputs
+    name: str  # e.g. "mnist/train"
+    streamed: ClassVar[bool] = False  # held whole in memory (a StreamedDataset reads from disk)
+
+    def __init__(
+        self,
+        x: Tensor | None = None,
+        y: Tensor | None = None,
+        preprocessing: Preprocessing | None = None,
+        name: str = "",
+        *,
+        data: Tensor | None = None,
+    ) -> None:
+        # ``data=`` is how dataclasses.replace passes the stored tensor; new samples (``x``) win.
+        stored = x if x is not None else data
+        if stored is None:
+            raise DataError("DeviceDataset needs its samples: DeviceDataset(x, y=None, preprocessing=None, name='')")
+        if preprocessing is None:
+            preprocessing = Preprocessing(scale=1 / 255) if stored.dtype == torch.uint8 else Preprocessing()
+        self.data, self.y, self.preprocessing, self.name = stored, y, preprocessing, name
+
+    def __repr__(self) -> str:
+        return (
+            f"DeviceDataset(name={self.name!r}, n={len(self)}, shape={self.shape}, stored={self.data.dtype}, "
+            f"device={str(self.device)!r})"
+        )
 
     def __len__(self) -> int:
-        return int(self.x.shape[0])
+        return int(self.data.shape[0])
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -67,16 +103,54 @@ class DeviceDataset:
         >>> DeviceDataset(torch.zeros(5, 1, 28, 28)).shape
         (1, 28, 28)
         """
-        return tuple(self.x.shape[1:])
+        return tuple(self.data.shape[1:])
 
     @property
     def device(self) -> torch.device:
-        """Where ``x`` lives.
+        """Where the samples live.
 
         >>> DeviceDataset(torch.zeros(2, 3)).device
         device(type='cpu')
         """
-        return self.x.device
+        return self.data.device
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the samples take as stored.
+
+        >>> DeviceDataset(torch.zeros(2, 3, dtype=torch.uint8)).nbytes
+        6
+        """
+        return self.data.numel() * self.data.element_size()
+
+    @property
+    def x(self) -> Tensor:
+        """All samples as float model inputs, ``(N, *shape)``.
+
+        For byte-stored images this builds a float32 copy of the whole split on every access (4
+        bytes per pixel): use :meth:`batches` or :meth:`inputs` for parts of a large dataset.
+
+        >>> DeviceDataset(torch.tensor([[0, 51]], dtype=torch.uint8)).x
+        tensor([[0.0000, 0.2000]])
+        """
+        return self._model_inputs(self.data)
+
+    @property
+    def batch_order(self) -> dict[str, int]:
+        """What fixes the order of batches besides the generator: nothing (one permutation)."""
+        return {}
+
+    def _model_inputs(self, stored: Tensor) -> Tensor:
+        # Element by element the same arithmetic as mapping the whole split at once.
+        return stored if stored.is_floating_point() else self.preprocessing.apply(stored).float()
+
+    def inputs(self, index: slice | Tensor | None = None) -> Tensor:
+        """Model inputs of the samples a slice or an index tensor selects (all for ``None``).
+
+        >>> DeviceDataset(torch.tensor([[0], [255]], dtype=torch.uint8)).inputs(slice(1, 2))
+        tensor([[1.]])
+        """
+        return self._model_inputs(self.data if index is None else self.data[index])
 
     def batches(
         self,
@@ -87,7 +161,7 @@ class DeviceDataset:
         drop_last: bool = False,
         start: int = 0,
     ) -> Iterator[Tensor]:
-        """Yield batches of ``x``; ``start`` skips the first batches (to resume mid-epoch).
+        """Yield batches of model inputs; ``start`` skips the first batches (to resume mid-epoch).
 
         The permutation is drawn whole before skipping, so a resumed epoch with the generator in
         the same state sees the same remaining batches as the uninterrupted one.
@@ -104,10 +178,11 @@ class DeviceDataset:
         order = None
         if shuffle:
             gen_device = generator.device if generator is not None else "cpu"
-            order = torch.randperm(n, generator=generator, device=gen_device).to(self.x.device)
+            order = torch.randperm(n, generator=generator, device=gen_device).to(self.device)
         stop = n - n % batch_size if drop_last else n
         for i in range(start * batch_size, stop, batch_size):
-            yield self.x[order[i : i + batch_size]] if order is not None else self.x[i : i + batch_size]
+            part = self.data[order[i : i + batch_size]] if order is not None else self.data[i : i + batch_size]
+            yield self._model_inputs(part)
 
     def num_batches(self, batch_size: int, *, drop_last: bool = False) -> int:
         """How many batches :meth:`batches` yields per epoch.
@@ -120,13 +195,13 @@ class DeviceDataset:
         return n // batch_size if drop_last else -(-n // batch_size)
 
     def to(self, device: str | torch.device) -> DeviceDataset:
-        """The same dataset with ``x`` and ``y`` on ``device``.
+        """The same dataset with its samples and labels on ``device``.
 
         >>> DeviceDataset(torch.zeros(2, 3)).to("cpu").device
         device(type='cpu')
         """
         y = self.y.to(device) if self.y is not None else None
-        return dataclasses.replace(self, x=self.x.to(device), y=y)
+        return dataclasses.replace(self, data=self.data.to(device), y=y)
 
     def subset(self, index: int | slice | Tensor) -> DeviceDataset:
         """The first ``index`` samples (an int), or those selected by a slice or index tensor.
@@ -137,7 +212,7 @@ class DeviceDataset:
         if isinstance(index, int):
             index = slice(0, index)
         y = self.y[index] if self.y is not None else None
-        return dataclasses.replace(self, x=self.x[index], y=y)
+        return dataclasses.replace(self, data=self.data[index], y=y)
 
     def split(self, fraction: float, *, seed: int = 0) -> tuple[DeviceDataset, DeviceDataset]:
         """Split off a random ``fraction`` of the samples as a validation set: ``(train, val)``.
@@ -155,11 +230,15 @@ class DeviceDataset:
             raise DataError(f"cannot split {self.name or 'a dataset'!r} of {n} sample(s) into train and validation")
         n_val = min(max(round(n * fraction), 1), n - 1)
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
-        val_idx = perm[:n_val].sort().values.to(self.x.device)
-        train_idx = perm[n_val:].sort().values.to(self.x.device)
+        val_idx = perm[:n_val].sort().values.to(self.device)
+        train_idx = perm[n_val:].sort().values.to(self.device)
         train = dataclasses.replace(self.subset(train_idx), name=f"{self.name}:train")
         val = dataclasses.replace(self.subset(val_idx), name=f"{self.name}:val")
         return train, val
+
+
+#: What the trainer, evaluation and applications take: held whole, or streamed from a file.
+Dataset = DeviceDataset | StreamedDataset
 
 
 # --------------------------------------------------------------------------------------------- roots
@@ -227,8 +306,14 @@ def load_dataset(
     root: str | os.PathLike[str] | None = None,
     device: str | torch.device = "cpu",
     download: bool = True,
-) -> DeviceDataset:
-    """Load a whole dataset split onto ``device`` as float32 in [0, 1], ``(N, C, H, W)``.
+    stream: bool | None = None,
+) -> Dataset:
+    """Load a dataset split onto ``device``: images ``(N, C, H, W)``, batches float32 in [0, 1].
+
+    The pixels are held as uint8 on ``device`` and scaled batch by batch (``ds.x`` gives all
+    of them as float32). ``stream=True`` reads them from aezoo's cache file batch by batch instead
+    (a :class:`~aezoo.streaming.StreamedDataset`); ``None`` streams only when the split is larger
+    than :func:`~aezoo.streaming.memory_budget`.
 
     ``name`` is ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"`` (spelling of ``-``/``_`` free),
     or the path of your own data (see :func:`load_user_data`; ``split`` is then ignored). The
@@ -245,7 +330,7 @@ def load_dataset(
     if spec is None:
         path = Path(text).expanduser()
         if path.exists():
-            return load_user_data(path, device=device)
+            return load_user_data(path, device=device, stream=stream)
         if _looks_like_path(text):
             raise DataError(
                 f"{text!r} does not exist; give an existing folder of images or a "
@@ -260,12 +345,52 @@ def load_dataset(
     # A data root may be a shared, read-only copy (and root ignores file modes): aezoo reads there
     # but writes its cache, and anything torchvision would unpack, only under its own cache folder.
     cache = _cache_root()[0] / CACHE_DIRNAME / f"{spec.name}-{split}.safetensors"
+    if stream is not False and cache.is_file():
+        streamed = _stream_cache(cache, n_expected, name=f"{spec.name}/{split}", device=device, stream=stream)
+        if streamed is not None:
+            return streamed
     loaded = _read_cache(cache, n_expected)
     if loaded is None:
         loaded = _load_torchvision(spec, split, base, origin, cache, download)
         _write_cache(cache, *loaded, name=spec.name, split=split)
     raw, y = loaded
+    if stream:  # the cache file now exists, unless it could not be written
+        streamed = _stream_cache(cache, n_expected, name=f"{spec.name}/{split}", device=device, stream=True)
+        if streamed is None:
+            raise DataError(
+                f"cannot stream {spec.name!r} ({split}): aezoo streams it from its cache file {cache}, which "
+                f"could not be written or read back; make that folder writable (or point ${CACHE_ENV} elsewhere), "
+                "or drop --stream"
+            )
+        return streamed
     return _finish(raw, y, name=f"{spec.name}/{split}", device=device)
+
+
+def _stream_cache(
+    cache: Path, n_expected: int, *, name: str, device: str | torch.device, stream: bool | None
+) -> StreamedDataset | None:
+    """A built-in split streamed from its cache file when asked or when over the budget, else None.
+
+    The file's header is checked (dtype, shape, size), not its checksum: that would mean reading
+    it whole, which streaming exists to avoid.
+    """
+    try:
+        x = TensorFile.open(cache, "x")
+        y = TensorFile.open(cache, "y")
+    except DataError:  # damaged: _read_cache says so and rebuilds it
+        return None
+    if (
+        x.dtype != torch.uint8
+        or len(x.shape) != 4
+        or x.shape[0] != n_expected
+        or y.shape != (n_expected,)
+        or (y.dtype != torch.int64)
+    ):
+        return None  # _read_cache explains and rebuilds
+    if stream is None and x.shape[0] * x.row_bytes <= memory_budget(device):
+        return None
+    labels = y.read(np.arange(n_expected)).to(torch.int64).to(device)
+    return StreamedDataset(x, y=labels, preprocessing=Preprocessing(scale=1 / 255), name=name, device=device)
 
 
 def _looks_like_path(text: str) -> bool:
@@ -366,7 +491,9 @@ def _read_cache(path: Path, n_expected: int) -> tuple[Tensor, Tensor] | None:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            x, y = f.get_tensor("x"), f.get_tensor("y")
+            # Copies: get_tensor maps the file, and the bytes are kept as they are (a file changed
+            # on disk under a mapping kills the process with SIGBUS).
+            x, y = f.get_tensor("x").clone(), f.get_tensor("y").clone()
         problem = ""
         if meta.get("format") != _CACHE_FORMAT:
             problem = f"cache format {meta.get('format')!r}, expected {_CACHE_FORMAT!r}"
@@ -404,8 +531,15 @@ def load_user_data(
     *,
     device: str | torch.device = "cpu",
     label_column: str | int | None = None,
-) -> DeviceDataset:
-    """Load your own data whole onto ``device``, with the preprocessing it was given.
+    stream: bool | None = None,
+) -> Dataset:
+    """Load your own data onto ``device``, with the preprocessing it was given.
+
+    ``stream=True`` reads a ``.npy`` or ``.safetensors`` file batch by batch instead of holding it
+    (:class:`~aezoo.streaming.StreamedDataset`); a folder of images is first decoded, chunk by
+    chunk, into a ``.npy`` in aezoo's cache (once per version of the folder), then streamed from
+    there. ``None`` streams when holding the data would take more than
+    :func:`~aezoo.streaming.memory_budget`. CSV, ``.npz`` and ``.pt`` files are always loaded whole.
 
     * a folder of images (PNG, JPEG, ...; all one size): ``(N, 1|3, H, W)``, ``scale=1/255``;
       images in subfolders get the subfolder's index (sorted names) as label;
@@ -424,11 +558,19 @@ def load_user_data(
     torch.Size([5, 1, 8, 8])
     """
     path = Path(path).expanduser()
+    if stream and path.is_file() and path.suffix.lower() not in (".npy", ".safetensors"):
+        raise DataError(
+            f"cannot stream {str(path)!r}: aezoo streams image folders and uncompressed .npy and .safetensors "
+            "files; convert it "
+            "(np.save(f, images) with uint8 pixels, or float32 features) or drop --stream / stream=True"
+        )
     if path.is_dir():
         if label_column is not None:
             raise DataError(f"label_column does not apply to an image folder ({path}); labels come from subfolders")
-        raw, y = _read_image_folder(path)
-        return _finish(raw, y, name=path.name, device=device)
+        files, color, (w, h), y = _scan_image_folder(path)
+        if stream or (stream is None and len(files) * (3 if color else 1) * h * w > memory_budget(device)):
+            return _stream_image_folder(path, files, color, (w, h), y, device=device)
+        return _finish(torch.from_numpy(_decode_images(files, color)), y, name=path.name, device=device)
     if not path.is_file():
         raise DataError(f"{str(path)!r} does not exist; give a folder of images or a tensor or CSV file")
     suffix = path.suffix.lower()
@@ -440,6 +582,10 @@ def load_user_data(
             f"cannot read {str(path)!r}: unknown file type {suffix!r}; aezoo reads a folder of images, "
             f"{', '.join(TENSOR_SUFFIXES)} and .csv"
         )
+    if stream is not False:
+        streamed = _stream_tensor_file(path, label_column, device=device, stream=stream)
+        if streamed is not None:
+            return streamed
     raw, y = _read_tensor_file(path, label_column)
     if raw.dtype == torch.uint8:
         return _finish(_images_nchw(raw), y, name=path.name, device=device)
@@ -449,7 +595,103 @@ def load_user_data(
     return _finish(raw, y, name=path.name, device=device, standardise=raw.dim() == 2)
 
 
-def _read_image_folder(folder: Path) -> tuple[Tensor, Tensor | None]:
+def _stream_tensor_file(
+    path: Path, label_column: str | int | None, *, device: str | torch.device, stream: bool | None
+) -> StreamedDataset | None:
+    """``path`` as a :class:`StreamedDataset` when asked or when over the budget, else None."""
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".safetensors"):
+        return None
+    y = None
+    if suffix == ".npy":
+        if label_column is not None:
+            raise DataError(f"{path} holds one array, so label_column={label_column!r} cannot apply; use .npz")
+        source = TensorFile.open(path)
+    else:
+        header, _ = safetensors_header(path)
+        names = {k: None for k in header if k != "__metadata__"}
+        if label_column is not None and str(label_column) not in names:
+            keys = ", ".join(map(repr, names))
+            raise DataError(f"{path} has no key {str(label_column)!r} for the labels; keys: {keys}")
+        y_key = str(label_column) if label_column is not None else next((k for k in _Y_KEYS if k in names), None)
+        rest = [k for k in names if k != y_key]
+        x_key = next((k for k in _X_KEYS if k in names), None) or (rest[0] if len(rest) == 1 else None)
+        if x_key is None:
+            raise DataError(f"{path} holds {', '.join(map(repr, names)) or 'nothing'}; name the data array 'x'")
+        source = TensorFile.open(path, x_key)
+        if y_key is not None:
+            labels = TensorFile.open(path, y_key)
+            y = _labels(labels.read(np.arange(labels.shape[0])).numpy(), path, y_key)
+    images = source.dtype == torch.uint8
+    floats = source.row_bytes // _itemsize(source.dtype) * 4  # float32 per sample once loaded
+    in_memory = source.shape[0] * (source.row_bytes if images else max(source.row_bytes, floats))
+    if stream is None and in_memory <= memory_budget(device):
+        return None
+    if y is not None and y.shape != (source.shape[0],):
+        raise DataError(f"{path.name!r} has {source.shape[0]} samples but {y.numel()} labels")
+    if source.shape[0] == 0 or source.row_bytes == 0:
+        raise DataError(f"{path.name!r} has no samples (shape {source.shape}); it must hold at least one")
+    if images:
+        source = _stream_image_shape(source)
+        pre = Preprocessing(scale=1 / 255)
+    else:
+        if len(source.shape) == 1:
+            source = source.with_shape((source.shape[0], 1))
+        pre = _scan_float(source, path.name, standardise=len(source.shape) == 2)
+    y = y.to(device) if y is not None else None
+    return StreamedDataset(source, y=y, preprocessing=pre, name=path.name, device=device)
+
+
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def _stream_image_shape(source: TensorFile) -> TensorFile:
+    shape = source.shape
+    if len(shape) == 3:
+        return source.with_shape((shape[0], 1, *shape[1:]))
+    if len(shape) == 4 and shape[1] not in (1, 3, 4) and shape[3] in (1, 3, 4):
+        raise DataError(
+            f"{source.path} holds channels-last images {shape}; to stream them, save them channels-first: "
+            "np.save(f, np.ascontiguousarray(x.transpose(0, 3, 1, 2)))"
+        )
+    return source
+
+
+def _scan_float(source: TensorFile, name: str, *, standardise: bool) -> Preprocessing:
+    """One pass over a float file in bounded memory: refuse non-finite values; per-column statistics."""
+    n = source.shape[0]
+    step = max(1, (16 << 20) // max(1, source.row_bytes))
+    count, mean, m2 = 0, None, None
+    for a in range(0, n, step):
+        chunk = source.read(np.arange(a, min(a + step, n))).double()
+        finite = torch.isfinite(chunk)
+        if not bool(finite.all()):
+            first = a + int((~finite).reshape(len(chunk), -1).any(1).nonzero()[0])
+            raise DataError(
+                f"{name!r} has NaN or infinite values (first in sample {first}); remove or impute them before training"
+            )
+        if standardise:  # Chan et al.'s parallel update of mean and sum of squared deviations
+            c_mean, c_m2, k = chunk.mean(0), (chunk - chunk.mean(0)).square().sum(0), len(chunk)
+            if mean is None or m2 is None:
+                mean, m2 = c_mean, c_m2
+            else:
+                delta = c_mean - mean
+                mean = mean + delta * k / (count + k)
+                m2 = m2 + c_m2 + delta.square() * count * k / (count + k)
+            count += k
+    if not standardise or mean is None or m2 is None:
+        return Preprocessing()
+    std = (m2 / count).sqrt()
+    std[std == 0] = 1.0
+    return Preprocessing(mean=tuple(mean.tolist()), std=tuple(std.tolist()))
+
+
+def _scan_image_folder(folder: Path) -> tuple[list[Path], bool, tuple[int, int], Tensor | None]:
+    """The images of a folder (sorted), whether any has colour, their one size, subfolder labels.
+
+    Reads only each file's header, so it costs little memory whatever the folder's size.
+    """
     from PIL import Image, UnidentifiedImageError
 
     files = sorted(
@@ -459,34 +701,81 @@ def _read_image_folder(folder: Path) -> tuple[Tensor, Tensor | None]:
     )
     if not files:
         raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {folder}")
-    images = []
+    headers = []
     for p in files:
         try:
             with Image.open(p) as im:
-                im.load()
-                images.append((p, im.mode, im.copy()))
+                headers.append((p, im.mode, im.size))
         except (OSError, UnidentifiedImageError) as e:
             raise DataError(f"cannot read image {p} ({_one_line(e)}); remove or replace it") from None
-    wide = [p for p, mode, _ in images if mode in ("I", "I;16", "I;16B", "I;16L", "F")]
+    wide = [p for p, mode, _ in headers if mode in ("I", "I;16", "I;16B", "I;16L", "F")]
     if wide:
         raise DataError(f"{wide[0]} has 16/32-bit pixels; aezoo reads 8-bit images, convert them (e.g. to 8-bit PNG)")
-    color = any(mode not in ("1", "L", "LA") for _, mode, _ in images)
-    size0 = images[0][2].size
-    arrays = []
-    for p, _, im in images:
-        if im.size != size0:
+    color = any(mode not in ("1", "L", "LA") for _, mode, _ in headers)
+    size0 = headers[0][2]
+    for p, _, size in headers:
+        if size != size0:
             raise DataError(
                 f"all images must have one size: {files[0]} is {size0[0]}x{size0[1]} but {p} is "
-                f"{im.size[0]}x{im.size[1]}; resize them first"
+                f"{size[0]}x{size[1]}; resize them first"
             )
-        arrays.append(np.asarray(im.convert("RGB" if color else "L")))
-    raw = torch.from_numpy(np.stack(arrays))
-    raw = raw.permute(0, 3, 1, 2).contiguous() if color else raw.unsqueeze(1)
     rel = [p.relative_to(folder).parts for p in files]
     if all(len(parts) > 1 for parts in rel):  # class-per-subfolder layout
         classes = sorted({parts[0] for parts in rel})
-        return raw, torch.tensor([classes.index(parts[0]) for parts in rel], dtype=torch.int64)
-    return raw, None
+        return files, color, size0, torch.tensor([classes.index(parts[0]) for parts in rel], dtype=torch.int64)
+    return files, color, size0, None
+
+
+def _decode_images(files: list[Path], color: bool) -> np.ndarray:
+    """Decode ``files`` (as scanned) into one uint8 array ``(n, 1|3, H, W)``."""
+    from PIL import Image, UnidentifiedImageError
+
+    arrays = []
+    for p in files:
+        try:
+            with Image.open(p) as im:
+                arrays.append(np.asarray(im.convert("RGB" if color else "L")))
+        except (OSError, UnidentifiedImageError) as e:
+            raise DataError(f"cannot read image {p} ({_one_line(e)}); remove or replace it") from None
+    stacked = np.stack(arrays)
+    return np.ascontiguousarray(stacked.transpose(0, 3, 1, 2)) if color else stacked[:, None]
+
+
+def _stream_image_folder(
+    folder: Path,
+    files: list[Path],
+    color: bool,
+    size: tuple[int, int],
+    y: Tensor | None,
+    *,
+    device: str | torch.device,
+) -> StreamedDataset:
+    """Stream a folder of images: decoded once, in chunks, into a ``.npy`` in aezoo's cache.
+
+    The file's name is keyed by the folder's path and every image's name, size and mtime, so a
+    changed folder is packed again; packing holds one chunk of decoded images at a time.
+    """
+    shape = (len(files), 3 if color else 1, size[1], size[0])
+    listing = [(str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    key = hashlib.sha256(json.dumps([str(folder.resolve()), color, listing]).encode()).hexdigest()[:16]
+    target = _cache_root()[0] / CACHE_DIRNAME / "folders" / f"{folder.name}-{key}.npy"
+    try:
+        source = TensorFile.open(target) if target.is_file() else None
+    except DataError:
+        source = None  # damaged: pack it again
+    if source is None or source.shape != shape or source.dtype != torch.uint8:
+        row = math.prod(shape[1:])
+        step = max(1, min(64 << 20, memory_budget(device) // 4) // row)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(target) as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": shape})
+            for a in range(0, len(files), step):
+                f.write(_decode_images(files[a : a + step], color).tobytes())
+        source = TensorFile.open(target)
+    labels = y.to(device) if y is not None else None
+    return StreamedDataset(
+        source, y=labels, preprocessing=Preprocessing(scale=1 / 255), name=folder.name, device=device
+    )
 
 
 def _read_tensor_file(path: Path, label_column: str | int | None) -> tuple[Tensor, Tensor | None]:
@@ -503,7 +792,7 @@ def _read_tensor_file(path: Path, label_column: str | int | None) -> tuple[Tenso
         from safetensors.torch import load_file
 
         try:
-            return _pick(load_file(str(path)), path, label_column)
+            return _pick({k: v.clone() for k, v in load_file(str(path)).items()}, path, label_column)  # unmapped
         except DataError:
             raise
         except Exception as e:
@@ -531,6 +820,11 @@ def _read_tensor_file(path: Path, label_column: str | int | None) -> tuple[Tenso
 def _np_load(path: Path) -> Any:
     try:
         return np.load(path, allow_pickle=False)
+    except MemoryError:
+        raise DataError(
+            f"not enough memory to load {path} ({path.stat().st_size:,} bytes) whole; stream it instead "
+            "(aezoo train --stream, or stream=True), or free memory"
+        ) from None
     except ValueError as e:  # object arrays need pickle
         raise DataError(
             f"{path} needs pickle to load ({_one_line(e, 160)}); aezoo does not unpickle files: "
@@ -681,8 +975,6 @@ def _finish(
         pre = Preprocessing()
     raw = raw.to(device)
     y = y.to(device) if y is not None else None
-    if raw.dtype == torch.uint8:  # pre.apply without its temporary: 4 bytes per pixel once, not twice
-        x = raw.to(torch.float32).mul_(pre.scale)
-    else:
-        x = pre.apply(raw).float().contiguous()
-    return DeviceDataset(x=x, y=y, preprocessing=pre, name=name)
+    if raw.dtype == torch.uint8:  # kept as bytes; batches are scaled when they are taken
+        return DeviceDataset(raw.contiguous(), y, preprocessing=pre, name=name)
+    return DeviceDataset(pre.apply(raw).float().contiguous(), y, preprocessing=pre, name=name)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from .data import DeviceDataset
+from .data import Dataset, DeviceDataset
 from .errors import InputError
 from .models.base import Autoencoder
 from .preprocessing import Preprocessing
@@ -31,7 +31,7 @@ _UNITS = {"psnr": "dB", "psnr_noisy": "dB", "psnr_denoised": "dB", "throughput":
 
 def evaluate(
     model: Autoencoder,
-    dataset: DeviceDataset | Tensor,
+    dataset: Dataset | Tensor,
     *,
     batch_size: int = 1000,
     nll_samples: int = 0,
@@ -69,7 +69,7 @@ def evaluate(
     if device is not None:
         model.to(device)
     dataset = dataset.to(model.device)
-    x_all = model_inputs(model, dataset)
+    _check_shapes(model, dataset)
     n = len(dataset)
     if n == 0:
         raise InputError(f"dataset {dataset.name!r} is empty; nothing to evaluate")
@@ -78,8 +78,8 @@ def evaluate(
     model.eval()
     try:
         with torch.no_grad():
-            sums, seconds = _reconstruction_pass(model, x_all, batch_size)
-            extra = _model_metrics_pass(model, x_all, batch_size, nll_samples)
+            sums, seconds = _reconstruction_pass(model, _model_batches(model, dataset, batch_size))
+            extra = _model_metrics_pass(model, _model_batches(model, dataset, batch_size), nll_samples)
     finally:
         model.train(was_training)
     numel = math.prod(dataset.shape)
@@ -87,7 +87,7 @@ def evaluate(
 
 
 # ----------------------------------------------------------------------------- passes
-def _check_shapes(model: Autoencoder, dataset: DeviceDataset) -> None:
+def _check_shapes(model: Autoencoder, dataset: Dataset) -> None:
     if tuple(dataset.shape) != tuple(model.input_shape):
         raise InputError(
             f"dataset {dataset.name or 'given'!r} has samples of shape {tuple(dataset.shape)}, but the "
@@ -96,7 +96,7 @@ def _check_shapes(model: Autoencoder, dataset: DeviceDataset) -> None:
         )
 
 
-def model_inputs(model: Autoencoder, dataset: DeviceDataset) -> Tensor:
+def model_inputs(model: Autoencoder, dataset: Dataset) -> Tensor:
     """The dataset's samples in ``model``'s input space; ``InputError`` when the shapes differ.
 
     A dataset preprocessed differently from the model is mapped through its raw scale:
@@ -105,9 +105,19 @@ def model_inputs(model: Autoencoder, dataset: DeviceDataset) -> Tensor:
     dataset's inputs as they are: sending it raw 0-255 pixels would never be what was meant.
     """
     _check_shapes(model, dataset)
+    return _to_model_space(model, dataset, dataset.inputs())  # a streamed dataset is read here
+
+
+def _to_model_space(model: Autoencoder, dataset: Dataset, x: Tensor) -> Tensor:
     if dataset.preprocessing == model.preprocessing or model.preprocessing == Preprocessing():
-        return dataset.x
-    return model.preprocessing.apply(dataset.preprocessing.invert(dataset.x))
+        return x
+    return model.preprocessing.apply(dataset.preprocessing.invert(x))
+
+
+def _model_batches(model: Autoencoder, dataset: Dataset, batch_size: int) -> Iterator[Tensor]:
+    """The dataset in order, batch by batch, in the model's input space (never all at once)."""
+    for x in dataset.batches(batch_size, shuffle=False):
+        yield _to_model_space(model, dataset, x)
 
 
 def _sync(device: torch.device) -> None:
@@ -117,16 +127,15 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def _reconstruction_pass(model: Autoencoder, x_all: Tensor, batch_size: int) -> tuple[dict[str, Tensor], float]:
+def _reconstruction_pass(model: Autoencoder, batches: Iterator[Tensor]) -> tuple[dict[str, Tensor], float]:
     """Forward every batch and accumulate the shared metrics' sums (float64, on device)."""
-    device = x_all.device
+    device = model.device
     zero = torch.zeros((), dtype=torch.float64, device=device)
     sums = {"se": zero.clone(), "psnr": zero.clone(), "bce": zero.clone()}
     sums["min"], sums["max"] = zero + math.inf, zero - math.inf  # the data range decides psnr/bce
     _sync(device)
     start = time.perf_counter()
-    for i in range(0, len(x_all), batch_size):
-        x = x_all[i : i + batch_size]
+    for x in batches:
         recon = model(x).reconstruction
         x64, r64 = x.double().flatten(1), recon.double().flatten(1)
         se = (r64 - x64).square().sum(1)  # per sample
@@ -142,11 +151,10 @@ def _reconstruction_pass(model: Autoencoder, x_all: Tensor, batch_size: int) -> 
     return sums, time.perf_counter() - start
 
 
-def _model_metrics_pass(model: Autoencoder, x_all: Tensor, batch_size: int, nll_samples: int) -> dict[str, Tensor]:
+def _model_metrics_pass(model: Autoencoder, batches: Iterator[Tensor], nll_samples: int) -> dict[str, Tensor]:
     """Sum the per-sample values of ``model.evaluation_metrics`` over the split (float64, on device)."""
     sums: dict[str, Tensor] = {}
-    for i in range(0, len(x_all), batch_size):
-        x = x_all[i : i + batch_size]
+    for x in batches:
         values = model.evaluation_metrics(x, nll_samples=nll_samples)
         if not values:
             return {}  # the model has no metrics of its own

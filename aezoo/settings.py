@@ -76,6 +76,11 @@ SETTINGS: tuple[Setting, ...] = (
         "4 GiB",
     ),
     Setting(
+        "AEZOO_MEMORY_BUDGET",
+        "bytes (or 512M, 8G) a dataset may take in memory; a larger one is streamed from disk",
+        "half the memory available (and half a GPU's free memory)",
+    ),
+    Setting(
         "AEZOO_DISABLE_PLUGIN_AUTOLOAD",
         "true/false: load aezoo's own architectures only, no third-party entry points",
         "false",

@@ -52,6 +52,12 @@ from ._common import data_options, device_option, invocation, parse_sets, set_op
 @click.option("--checkpoint-every", type=int, default=None, help="Also checkpoint every N steps [default: epoch ends].")
 @click.option("--resume", is_flag=True, help="Continue the run checkpointed in --out.")
 @click.option("--limit", type=int, default=None, help="Train on the first N training samples only (smoke tests).")
+@click.option(
+    "--stream/--no-stream",
+    default=None,
+    help="Read the data from disk batch by batch (.npy, .safetensors, image folders, built-in datasets) instead "
+    "of holding it [default: only when it is larger than $AEZOO_MEMORY_BUDGET or half the available memory].",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(
@@ -67,6 +73,7 @@ def train_cmd(
     compile_: bool,
     resume: bool,
     limit: int | None,
+    stream: bool | None,
     quiet: bool,
     seed: int,
     **options: Any,
@@ -96,7 +103,7 @@ def train_cmd(
         raise ConfigError(e.format_message()) from None
     with seeded(seed):  # the initial weights
         model = create(arch, **model_overrides)
-    data = load_dataset(dataset, "train", root=data_dir, device=resolve_device(device, local_rank()))
+    data = load_dataset(dataset, "train", root=data_dir, device=resolve_device(device, local_rank()), stream=stream)
     if limit is not None:
         if limit < 1:
             raise ConfigError(f"--limit must be >= 1, got {limit!r}")

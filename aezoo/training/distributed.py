@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from .. import settings
-from ..data import DeviceDataset
+from ..data import Dataset
 from ..errors import ConfigError
 
 __all__ = ["DistEnv", "local_rank", "num_batches", "resolve_device", "setup", "shard_batches"]
@@ -161,7 +161,7 @@ def setup(device: str) -> DistEnv:
 
 
 def shard_batches(
-    data: DeviceDataset, batch_size: int, env: DistEnv, *, generator: torch.Generator, start: int = 0
+    data: Dataset, batch_size: int, env: DistEnv, *, generator: torch.Generator, start: int = 0
 ) -> Iterator[Tensor]:
     """This rank's part of every global batch of a shuffled epoch, skipping ``start`` batches.
 
@@ -171,13 +171,11 @@ def shard_batches(
     if not env.distributed:
         yield from data.batches(batch_size, generator=generator, start=start)
         return
-    n = len(data) - len(data) % env.world_size
-    order = torch.randperm(len(data), generator=generator, device="cpu")[:n].to(data.device)
-    global_batch = batch_size * env.world_size
-    for i in range(start * global_batch, n, global_batch):
-        chunk = order[i : i + global_batch]
+    for chunk in data.batches(batch_size * env.world_size, generator=generator, start=start):
         per = len(chunk) // env.world_size
-        yield data.x[chunk[env.rank * per : (env.rank + 1) * per]]
+        if per == 0:
+            return
+        yield chunk[env.rank * per : (env.rank + 1) * per]
 
 
 def num_batches(n: int, batch_size: int, env: DistEnv) -> int:

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from .. import seeding
 from ..config import config_to_dict, dumps_json
-from ..data import DeviceDataset
+from ..data import Dataset
 from ..errors import TrainingError, WeightsError
 from ..models.base import Autoencoder
 from ..serialization import atomic_write, load_state_strict
@@ -110,7 +110,7 @@ class Trainer:
         self._dataset_id: dict[str, Any] = {}  # name and size of the training data, checked on resume
 
     # ------------------------------------------------------------------ the loop
-    def fit(self, train: DeviceDataset, val: DeviceDataset | None = None, *, resume: bool = False) -> History:
+    def fit(self, train: Dataset, val: Dataset | None = None, *, resume: bool = False) -> History:
         """Train on ``train`` (validating on ``val``, or on a held-out ``val_fraction`` of it).
 
         ``resume=True`` continues the run checkpointed in ``out_dir`` and ends with the same
@@ -130,7 +130,7 @@ class Trainer:
             self.model.eval()
             self.env.close()
 
-    def _fit(self, train: DeviceDataset, val: DeviceDataset | None, resume: bool) -> History:
+    def _fit(self, train: Dataset, val: Dataset | None, resume: bool) -> History:
         cfg, env, model = self.config, self.env, self.model
         if resume and self.out_dir is None:
             raise TrainingError("resume=True needs the run's out_dir (the --out directory it wrote)")
@@ -185,7 +185,7 @@ class Trainer:
         return self.history
 
     def _train_epoch(
-        self, train: DeviceDataset, state: _RunState, generator: torch.Generator, steps_per_epoch: int, total_steps: int
+        self, train: Dataset, state: _RunState, generator: torch.Generator, steps_per_epoch: int, total_steps: int
     ) -> tuple[dict[str, float], float]:
         cfg, env = self.config, self.env
         generator.set_state(state.epoch_rng)  # the epoch's shuffle, also when resuming mid-epoch
@@ -215,7 +215,7 @@ class Trainer:
         return means, seen * env.world_size / max(time.perf_counter() - t0, 1e-9)
 
     @torch.no_grad()
-    def _validate(self, val: DeviceDataset) -> dict[str, float]:
+    def _validate(self, val: Dataset) -> dict[str, float]:
         """Sample-weighted mean of each ``model.loss`` term over the (this rank's) validation data."""
         self.model.eval()
         sums: dict[str, Tensor] = {}
@@ -228,9 +228,7 @@ class Trainer:
         return self._mean_terms(sums, len(val))
 
     # ------------------------------------------------------------------ pieces of the loop
-    def _prepare_data(
-        self, train: DeviceDataset, val: DeviceDataset | None
-    ) -> tuple[DeviceDataset, DeviceDataset | None]:
+    def _prepare_data(self, train: Dataset, val: Dataset | None) -> tuple[Dataset, Dataset | None]:
         device = self.env.device
         if len(train) == 0:
             raise TrainingError(f"the training data {train.name!r} is empty")
@@ -238,6 +236,8 @@ class Trainer:
             train, val = train.split(self.config.val_fraction, seed=self.config.seed)
         train = train if train.device == device else train.to(device)
         self._dataset_id = {"name": train.name, "num_samples": len(train)}
+        if train.streamed:  # shuffled in buffers: another order, and one that depends on their sizes
+            self._dataset_id["streamed"] = train.batch_order
         if val is not None:
             val = val if val.device == device else val.to(device)
             if len(val) == 0:
@@ -386,7 +386,7 @@ class Trainer:
             "optimizer_names": sorted(self._optimizers),
         }
 
-    def _restore(self, train: DeviceDataset, generator: torch.Generator) -> _RunState:
+    def _restore(self, train: Dataset, generator: torch.Generator) -> _RunState:
         assert self.out_dir is not None
         meta, tensors = read_checkpoint(self.out_dir)
         self._check_compatible(meta)
@@ -447,7 +447,7 @@ class Trainer:
             with atomic_write(self.out_dir / HISTORY_NAME, "w") as f:
                 f.write(dumps_json(self.history.to_dict()))
 
-    def _write_outputs(self, train: DeviceDataset, val: DeviceDataset | None) -> None:
+    def _write_outputs(self, train: Dataset, val: Dataset | None) -> None:
         if self.out_dir is not None and self.env.is_main:
             self.model.save_pretrained(self.out_dir, training=self._recipe(train, val))
             self._write_history()
@@ -460,7 +460,7 @@ class Trainer:
                     loss_curve(self.history.to_dict(), self.out_dir / LOSS_CURVE_NAME)
         self.env.barrier()
 
-    def _recipe(self, train: DeviceDataset, val: DeviceDataset | None) -> dict[str, Any]:
+    def _recipe(self, train: Dataset, val: Dataset | None) -> dict[str, Any]:
         from .. import __version__
 
         h = self.history
@@ -512,18 +512,20 @@ def hardware_name(device: torch.device) -> str:
 
 def train(
     model: Autoencoder | str,
-    data: DeviceDataset | str = "mnist",
+    data: Dataset | str = "mnist",
     *,
-    val: DeviceDataset | None = None,
+    val: Dataset | None = None,
     out_dir: str | Path | None = None,
     resume: bool = False,
     callbacks: Iterable[Callback] = (),
     progress: bool | None = None,
+    stream: bool | None = None,
     **config: Any,
 ) -> Autoencoder:
     """Train ``model`` (or ``aezoo.create(model)``) on ``data`` (or ``load_dataset(data)``); returns it.
 
     Keyword arguments are :class:`TrainConfig` fields. Use :class:`Trainer` for the history.
+    ``stream`` is passed to :func:`aezoo.load_dataset` when ``data`` is a name or a path.
 
     >>> import aezoo, torch
     >>> data = aezoo.DeviceDataset(torch.rand(256, 1, 28, 28))
@@ -539,6 +541,7 @@ def train(
     if isinstance(data, str):
         from ..data import load_dataset
 
-        data = load_dataset(data, "train", device=distributed.resolve_device(cfg.device, distributed.local_rank()))
+        device = distributed.resolve_device(cfg.device, distributed.local_rank())
+        data = load_dataset(data, "train", device=device, stream=stream)
     Trainer(model, cfg, out_dir=out_dir, callbacks=callbacks, progress=progress).fit(data, val, resume=resume)
     return model
