@@ -259,6 +259,7 @@ def _wait(p: subprocess.Popen, expect: int = 0) -> str:
     return output
 
 
+@pytest.mark.slow
 def test_streamed_resume_after_sigkill_is_bit_identical(tmp_path: Path) -> None:
     g = torch.Generator().manual_seed(0)
     z = torch.randn(2000, 2, generator=g) @ torch.randn(2, 64, generator=g)
@@ -277,6 +278,7 @@ def test_streamed_resume_after_sigkill_is_bit_identical(tmp_path: Path) -> None:
     assert ha["train"]["loss"][-1] < 0.5 * ha["train"]["loss"][0]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads VmData from /proc (Linux)")
 def test_trains_on_a_file_larger_than_the_memory_it_may_use(tmp_path: Path) -> None:
     """A process capped at 8 MiB of data memory above its own baseline trains on a 25 MB file.
