@@ -22,6 +22,7 @@ import torch
 
 from .data import DeviceDataset
 from .errors import InputError, MissingDependencyError
+from .seeding import seeded
 
 try:
     from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OutlierMixin, TransformerMixin
@@ -235,8 +236,7 @@ class AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ou
             overrides["hidden_dims"] = hidden
         overrides.update({k: v for k, v in _TABULAR.items() if k in fields})
         overrides.update(self.config or {})
-        with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's random state
-            torch.manual_seed(seed)
+        with seeded(seed):  # seed the weights without touching the caller's random state
             model = create(self.architecture, **overrides)
         return model.to(self._device())
 

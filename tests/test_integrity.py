@@ -282,6 +282,7 @@ def test_offline_after_one_download_and_pinned_entry_default_branch(published, l
         load_pretrained(entry)
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_importing_the_loading_stack_sets_no_environment_variables() -> None:
     import subprocess
     import sys

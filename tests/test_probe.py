@@ -68,6 +68,7 @@ def test_eval_probe_on_a_bundled_model(shared_data_copy: Path) -> None:
     assert metrics["probe_accuracy"] > metrics["pca_probe_accuracy"] > 0.6
 
 
+@pytest.mark.slow  # trains on MNIST and bundles
 def test_bundle_puts_the_probe_in_the_card(shared_data_copy: Path, tmp_path: Path) -> None:
     out = tmp_path / "lin"
     train = aezoo.load_dataset("mnist", "train", root=shared_data_copy).subset(1000)
