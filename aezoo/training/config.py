@@ -120,7 +120,19 @@ class History:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> History:
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+        """Inverse of :meth:`to_dict`; a ``ValueError`` if ``data`` is not a history."""
+        h = cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+
+        def numbers(v: Any) -> bool:
+            return isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+
+        ok = isinstance(h.train, dict) and isinstance(h.val, dict) and isinstance(h.stopped_early, bool)
+        ok = ok and all(
+            numbers(v) for v in (h.epoch, h.lr, h.samples_per_s, h.wall_s, *h.train.values(), *h.val.values())
+        )
+        if not ok or not (h.best_epoch is None or isinstance(h.best_epoch, int)):
+            raise ValueError(f"not a training history: {str(dict(data))[:200]}")
+        return h
 
     def last(self, group: str = "val", term: str = "loss") -> float | None:
         values = getattr(self, group).get(term)

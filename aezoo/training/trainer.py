@@ -441,6 +441,25 @@ class Trainer:
         meta, tensors = read_checkpoint(self.out_dir)
         self._check_compatible(meta)
         try:
+            return self._restore_state(meta, tensors, generator)
+        except AezooError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+            raise TrainingError(
+                f"{self.out_dir / CHECKPOINT_JSON} is damaged ({type(e).__name__}: {e}); start over with "
+                "--overwrite (API: overwrite=True) or use a fresh --out"
+            ) from None
+
+    def _restore_state(
+        self, meta: Mapping[str, Any], tensors: Mapping[str, Tensor], generator: torch.Generator
+    ) -> _RunState:
+        assert self.out_dir is not None
+        counters = {k: meta[k] for k in ("epoch", "step", "global_step", "count", "bad_epochs")}
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in counters.values()):
+            raise ValueError(f"counters {counters!r} are not all integers >= 0")
+        if meta["best"] is not None and (isinstance(meta["best"], bool) or not isinstance(meta["best"], (int, float))):
+            raise ValueError(f"best is {meta['best']!r}")
+        try:
             load_state_strict(self.model, unpack(meta["model"], tensors), source=str(self.out_dir / CHECKPOINT_JSON))
         except WeightsError as e:
             raise TrainingError(f"{e}; use a fresh --out or drop --resume") from None
@@ -478,7 +497,8 @@ class Trainer:
             if then.get(key) != now[key]:
                 diffs.append(f"{key} {then.get(key)!r} (checkpoint) vs {now[key]!r} (now)")
         for section in ("model_config", "train_config"):
-            old, new = then.get(section, {}), now[section]
+            old, new = then.get(section), now[section]
+            old = old if isinstance(old, Mapping) else {}
             for k in sorted(set(old) | set(new)):
                 if section == "train_config" and k in RESUMABLE_FIELDS:
                     continue
