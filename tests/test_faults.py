@@ -10,6 +10,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -192,11 +193,23 @@ def test_a_huge_seed_is_one_error(tmp_path: Path, npy: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------- checkpoints
-def test_a_checkpoint_that_is_not_safetensors_is_one_error(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def _finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("finished") / "run"
+    train_tiny(out)
+    return out
+
+
+@pytest.fixture
+def finished_run(_finished: Path, tmp_path: Path) -> Path:
+    """A copy of a finished run, to damage."""
+    return Path(shutil.copytree(_finished, tmp_path / "run"))
+
+
+def test_a_checkpoint_that_is_not_safetensors_is_one_error(finished_run: Path) -> None:
     import hashlib
 
-    out = tmp_path / "run"
-    train_tiny(out)
+    out = finished_run
     blob = pickle.dumps({"weights": [1, 2, 3]})
     (out / CHECKPOINT_TENSORS).write_bytes(blob)
     meta = json.loads((out / CHECKPOINT_JSON).read_text())
@@ -216,9 +229,8 @@ def test_a_checkpoint_that_is_not_safetensors_is_one_error(tmp_path: Path) -> No
     ],
     ids=["epoch", "history", "tensor", "model_config", "format"],
 )
-def test_a_hand_edited_checkpoint_is_one_error(tmp_path: Path, edit: dict) -> None:
-    out = tmp_path / "run"
-    train_tiny(out)
+def test_a_hand_edited_checkpoint_is_one_error(finished_run: Path, edit: dict) -> None:
+    out = finished_run
     meta = json.loads((out / CHECKPOINT_JSON).read_text())
     (out / CHECKPOINT_JSON).write_text(json.dumps({**meta, **edit}))
     with pytest.raises(TrainingError):

@@ -242,7 +242,7 @@ def _toy() -> aezoo.DeviceDataset:
     return aezoo.DeviceDataset(torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0)), name="toy")
 
 
-@settings(FUZZ, max_examples=max(FUZZ.max_examples // 2, 5))  # each example may train an epoch
+@settings(FUZZ, max_examples=max(FUZZ.max_examples // 3, 5))  # each example may train an epoch
 @given(value=JSON, data=st.data())
 def test_hand_edited_checkpoints(
     finished_run: tuple[Path, dict[str, Any]], memory_bound: None, value: Any, data: st.DataObject

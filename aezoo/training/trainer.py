@@ -291,7 +291,7 @@ class Trainer:
             raise TrainingError(
                 f"training diverged in epoch {state.epoch + 1} (step {state.global_step}): {', '.join(bad)}; "
                 f"no model was written. Lower the learning rate (lr={self.config.lr!r}), clip the gradients "
-                "(--grad-clip), or check the data; then start over with --overwrite"
+                "(--grad-clip), or check the data, and run again (with --overwrite if --out kept earlier checkpoints)"
             )
 
     def _configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
