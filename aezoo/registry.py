@@ -25,7 +25,7 @@ import torch
 
 from . import settings
 from .config import config_to_dict
-from .errors import PluginError, unknown_name
+from .errors import ConfigError, PluginError, unknown_name
 from .models.base import PLUGIN_API_VERSION, Autoencoder
 from .pretrained import Pretrained
 
@@ -316,12 +316,26 @@ def create(name: str, **overrides: Any) -> Autoencoder:
     """
     archs = _REGISTRY.architectures()
     if name in archs:
-        return archs[name].from_config(None, **overrides)
+        return _build(name, archs[name], None, overrides)
     entries = _REGISTRY.pretrained()
     if name in entries:
         entry = entries[name]
-        return get_architecture(entry.architecture).from_config(dict(entry.config), **overrides)
+        return _build(name, get_architecture(entry.architecture), dict(entry.config), overrides)
     return get_architecture(name)  # raises the error with close matches
+
+
+def _build(name: str, cls: type[Autoencoder], config: Any, overrides: dict[str, Any]) -> Autoencoder:
+    """Build the model; sizes beyond this machine's memory are a :class:`ConfigError`, not a crash."""
+    try:
+        return cls.from_config(config, **overrides)
+    except (MemoryError, RuntimeError) as e:
+        if not isinstance(e, MemoryError) and "allocate" not in str(e):
+            raise
+        asked = ", ".join(f"{k}={v!r}" for k, v in overrides.items()) or "its config"
+        raise ConfigError(
+            f"{name!r} with {asked} needs more memory than this machine has ({' '.join(str(e).split())[:200]}); "
+            "choose smaller sizes"
+        ) from None
 
 
 def info(name: str) -> dict[str, Any]:

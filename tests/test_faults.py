@@ -192,6 +192,20 @@ def test_a_huge_seed_is_one_error(tmp_path: Path, npy: Path) -> None:
         aezoo.LayerwiseConfig(dims=(64, 8), seed=-1)
 
 
+def _overcommits() -> bool:
+    try:
+        return Path("/proc/sys/vm/overcommit_memory").read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(_overcommits(), reason="with vm.overcommit_memory=1 a huge allocation succeeds lazily")
+def test_a_model_larger_than_memory_is_one_error(tmp_path: Path, npy: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'linear' with latent_dim=1000000000 needs more memory than this machine"):
+        aezoo.create("linear", latent_dim=10**9)  # 3 TB of weights: refused by the allocator at once
+    one_line_error(cli_train(npy, tmp_path / "run", "--set", "latent_dim=1000000000"), "needs more memory")
+
+
 # ---------------------------------------------------------------------------------------- checkpoints
 @pytest.fixture(scope="module")
 def _finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
