@@ -272,6 +272,21 @@ def test_deeply_nested_json_is_one_error(tmp_path: Path) -> None:
         AnomalyDetector.load(tmp_path / "det.json", aezoo.create("linear"))
 
 
+@pytest.mark.parametrize("history", ['{"epoch": "x"}', "[1, 2", "\x80\x81"])
+def test_bundle_refuses_a_damaged_history_before_evaluating(finished_run: Path, history: str) -> None:
+    from aezoo.bundle import bundle
+
+    (finished_run / "history.json").write_bytes(history.encode("latin-1"))
+    with pytest.raises(WeightsError, match=r"history\.json"):
+        bundle(finished_run, name="x", dataset="no-such-data.npy")
+    (finished_run / "config.json").write_text(
+        json.dumps({**json.loads((finished_run / "config.json").read_text()), "training": "text"})
+    )
+    (finished_run / "history.json").unlink()
+    with pytest.raises(DataError, match="does not say which dataset"):
+        bundle(finished_run, name="x")
+
+
 # ---------------------------------------------------------------------------------------- data files
 def test_an_npz_with_object_arrays_is_one_error(tmp_path: Path) -> None:
     np.savez(tmp_path / "o.npz", x=np.array([{"a": 1}, None], dtype=object))
