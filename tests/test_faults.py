@@ -141,6 +141,10 @@ def test_a_fresh_run_into_a_finished_run_needs_overwrite_or_resume(tmp_path: Pat
         train_tiny(out, lr=1e-2)
     assert (out / "model.safetensors").read_bytes() == before  # nothing of the old run was touched
     train_tiny(out, lr=1e-3, resume=True)  # resuming a finished run is fine
+    nan = torch.full((32, 1, 8, 8), float("nan"))
+    with pytest.raises(DataError):  # bad data is refused before --overwrite removes anything
+        train_tiny(out, overwrite=True, data=nan)
+    assert (out / "model.safetensors").read_bytes() == before
     train_tiny(out, lr=1e-2, overwrite=True)
     assert json.loads((out / "config.json").read_text())["training"]["train_config"]["lr"] == 1e-2
     assert json.loads((out / CHECKPOINT_JSON).read_text())["train_config"]["lr"] == 1e-2
@@ -415,12 +419,17 @@ def test_the_cli_keeps_working_beside_a_plugin_that_exits(hostile_site: Path) ->
     assert run_cli("info", "conv-mnist").exit_code == 0
 
 
-def test_a_real_ctrl_c_during_a_plugin_import_still_stops(hostile_site: Path) -> None:
+@pytest.mark.parametrize("handler", [signal.default_int_handler, signal.SIG_DFL])
+def test_a_real_ctrl_c_during_a_plugin_import_still_stops(hostile_site: Path, handler: object) -> None:
     (hostile_site / "aezoo_hostile_interrupts.py").write_text(
-        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\n"
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(2)\n"
     )
-    with pytest.raises(KeyboardInterrupt):
-        aezoo.list_models()
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            aezoo.list_models()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # ---------------------------------------------------------------------------------------- the CLI
