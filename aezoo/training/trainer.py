@@ -340,7 +340,7 @@ class Trainer:
         device = sums[keys[0]].device
         packed = torch.cat([torch.stack([sums[k] for k in keys]), torch.tensor([float(count)], device=device)])
         packed = self.env.all_reduce_sum(packed).tolist()
-        return {k: v / max(packed[-1], 1.0) for k, v in zip(keys, packed[:-1])}
+        return {k: v / max(packed[-1], 1.0) for k, v in zip(keys, packed[:-1], strict=True)}
 
     def _early_stopping(self, state: _RunState, val_terms: Mapping[str, float]) -> None:
         loss = val_terms.get("loss")
