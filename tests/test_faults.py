@@ -157,6 +157,31 @@ def test_a_fresh_run_into_a_finished_run_needs_overwrite_or_resume(tmp_path: Pat
     assert cli_train(npy, cli_out, "--lr", "0.01", "--overwrite").exit_code == 0
 
 
+def test_pretrain_owns_its_folder_too(tmp_path: Path, npy: Path) -> None:
+    from aezoo.training.rundir import claim_run_dir
+
+    out, held, done = tmp_path / "deep", threading.Event(), threading.Event()
+
+    def hold() -> None:  # another thread of this process holds the folder meanwhile
+        with claim_run_dir(out):
+            held.set()
+            done.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(60)
+    pretrain = ("pretrain", "--dims", "64,8", "--dataset", npy, "--layer-epochs", "1", "--finetune-epochs", "0",
+                "--device", "cpu", "-q", "--out", out)  # fmt: skip
+    try:
+        one_line_error(run_cli(*pretrain), "in use by another aezoo run")
+    finally:
+        done.set()
+        holder.join(60)
+    assert run_cli(*pretrain).exit_code == 0
+    one_line_error(run_cli(*pretrain), "already holds a run", "layerwise.json")
+    assert run_cli(*pretrain, "--overwrite").exit_code == 0
+
+
 def test_a_file_as_out_is_one_error(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     with pytest.raises(TrainingError, match="is a file"):
