@@ -326,7 +326,7 @@ def test_an_npz_with_object_arrays_is_one_error(tmp_path: Path) -> None:
 def test_a_truncated_npy_says_damaged_not_pickle(tmp_path: Path) -> None:
     np.save(tmp_path / "t.npy", np.zeros((100, 10), np.float32))
     (tmp_path / "t.npy").write_bytes((tmp_path / "t.npy").read_bytes()[:300])
-    with pytest.raises(DataError, match="damaged or not a NumPy file") as e:
+    with pytest.raises(DataError, match="damaged") as e:
         aezoo.load_dataset(tmp_path / "t.npy")
     assert "pickle" not in str(e.value)
 
