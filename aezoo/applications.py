@@ -22,8 +22,9 @@ import torch
 from torch import Tensor
 
 from . import seeding
+from .config import read_json
 from .data import DeviceDataset
-from .errors import AezooError, InputError
+from .errors import AezooError, ConfigError, InputError
 from .models import noise
 from .models.base import psnr
 
@@ -232,6 +233,11 @@ class AnomalyDetector:
             )
         k = max(math.ceil(q * n - 1e-9), 1)  # at most n - k = floor(n(1-q)) samples above it
         detector.threshold = float(scores.sort().values[k - 1])
+        if not math.isfinite(detector.threshold):
+            raise InputError(
+                f"the model's reconstruction errors on the normal data are not finite (threshold "
+                f"{detector.threshold!r}); the model's weights or the data hold NaN or infinite values"
+            )
         detector.n_calibration = n
         return detector
 
@@ -244,7 +250,16 @@ class AnomalyDetector:
 
     def predict(self, x: Tensor | DeviceDataset) -> Tensor:
         """``True`` where a sample is anomalous: its score lies above the threshold."""
+        self._check_fitted()
         return self.score(x) > self.threshold
+
+    def _check_fitted(self) -> None:
+        # A NaN threshold compares False with every score: it would answer "all normal".
+        if not math.isfinite(self.threshold):
+            raise InputError(
+                f"this detector has no threshold (threshold={self.threshold!r}): it was not fitted; calibrate it "
+                "with AnomalyDetector.fit(model, normal_data) or read one with AnomalyDetector.load(path)"
+            )
 
     def evaluate(self, x: Tensor | DeviceDataset, labels: Tensor) -> dict[str, float | int]:
         """Detection quality against ``labels`` (1/True = anomalous, one per sample).
@@ -254,6 +269,7 @@ class AnomalyDetector:
         rate achieved on the normal samples), ``accuracy``, with ``threshold``, ``n`` and
         ``n_anomalous``. Precision is 0 when nothing is flagged.
         """
+        self._check_fitted()
         scores = self.score(x).cpu()
         y = torch.as_tensor(labels).detach().flatten().cpu().bool()
         if y.numel() != scores.numel():
@@ -308,20 +324,20 @@ class AnomalyDetector:
     def load(cls, path: str | Path, model: Autoencoder | None = None, *, device: str | None = None) -> AnomalyDetector:
         """Read a detector written by :meth:`save`; the model is ``model`` or ``aezoo.load(model_ref)``."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise AezooError(
-                f"{path} is not a detector file: invalid JSON ({e}); write one with detector.save()"
-            ) from None
+        data = read_json(
+            path, error=ConfigError, fix="give a detector file written by detector.save() or aezoo detect --out"
+        )
         if not isinstance(data, Mapping) or data.get("kind") != _DETECTOR_KIND:
-            raise AezooError(f'{path} is not an aezoo anomaly detector (no "kind": {_DETECTOR_KIND!r})')
+            raise ConfigError(f'{path} is not an aezoo anomaly detector (no "kind": {_DETECTOR_KIND!r})')
         if data.get("format") != _DETECTOR_FORMAT:
-            raise AezooError(
+            raise ConfigError(
                 f"{path} has detector format {data.get('format')!r}; this aezoo reads format {_DETECTOR_FORMAT}. "
                 "Upgrade aezoo or calibrate the detector again"
             )
+        fields = _detector_fields(data, path)
         ref = data.get("model")
+        if ref is not None and not isinstance(ref, str):
+            raise ConfigError(f'{path}: "model" must be a model reference (a string), got {ref!r}')
         if model is None:
             if not ref:
                 raise InputError(
@@ -331,14 +347,32 @@ class AnomalyDetector:
             from .loading import load
 
             model = load(ref, device=device)
-        return cls(
-            model,
-            data["threshold"],
-            quantile=data["quantile"],
-            score=data["score"],
-            model_ref=ref,
-            n_calibration=data.get("n_calibration", 0),
-        )
+        return cls(model, model_ref=ref, **fields)
+
+
+def _detector_fields(data: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """Threshold, quantile, score and calibration size of a detector file, each checked."""
+
+    def number(key: str, ok: Callable[[float], bool], what: str, default: Any = None) -> Any:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+            missing = "is missing" if key not in data else f"is {value!r}"
+            raise ConfigError(
+                f'{path}: "{key}" {missing}, it must be {what}; the file is damaged, calibrate the detector '
+                "again (AnomalyDetector.fit(...).save(path) or aezoo detect --out)"
+            )
+        return value
+
+    score = data.get("score")
+    if not isinstance(score, str):
+        raise ConfigError(f'{path}: "score" must be one of {", ".join(SCORES)}, got {score!r}')
+    _score_fn(score)
+    return {
+        "threshold": number("threshold", math.isfinite, "a finite number"),
+        "quantile": number("quantile", lambda q: 0 < q < 1, "a number strictly between 0 and 1"),
+        "score": score,
+        "n_calibration": number("n_calibration", lambda n: n >= 0 and n == int(n), "a count >= 0", 0),
+    }
 
 
 def _score_fn(name: str) -> Callable[[Tensor, Tensor], Tensor]:

@@ -17,7 +17,6 @@ Training checkpoints are removed: they are for resuming, not for publishing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,12 @@ from typing import Any
 import torch
 
 from .cards import build_card
-from .config import dumps_json
-from .errors import DataError
+from .config import dumps_json, read_json
+from .errors import DataError, WeightsError
 from .loading import load_dir
 from .seeding import generator, seeded
 from .serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, read_config, sha256_file
+from .training.config import History
 
 __all__ = ["CARD_METRICS", "bundle"]
 
@@ -66,6 +66,7 @@ def bundle(
     directory = Path(directory)
     config = read_config(directory)
     model = load_dir(directory, device=device)
+    history = _read_history(directory)  # a damaged one fails before the evaluation, not after
     dataset = dataset or _trained_on(config)
     test = load_dataset(dataset, "test", root=data_dir, device=device)
 
@@ -87,8 +88,8 @@ def bundle(
     with seeded(0, device):
         plots.reconstruction_grid(model, test, directory / "reconstructions.png", n=16)
         plots.latent_map(model, test, directory / "latent_map.png")
-        if (directory / "history.json").is_file():
-            plots.loss_curve(json.loads((directory / "history.json").read_text()), directory / "loss_curve.png")
+        if history is not None:
+            plots.loss_curve(history, directory / "loss_curve.png")
         if can.sample:
             plots.sample_grid(model, directory / "samples.png", n=64, generator=generator(0, device))
         if can.corrupt:
@@ -128,9 +129,20 @@ def bundle(
     return metrics
 
 
+def _read_history(directory: Path) -> dict[str, Any] | None:
+    path = directory / "history.json"
+    if not path.is_file():
+        return None
+    data = read_json(path, error=WeightsError, allow_nan=True, fix="train the model again")
+    try:
+        return History.from_dict(data).to_dict()
+    except (TypeError, ValueError, AttributeError):
+        raise WeightsError(f"{path} is not a training history; train the model again") from None
+
+
 def _trained_on(config: Mapping[str, Any]) -> str:
-    training = config.get("training") or {}
-    name = str(training.get("dataset") or "").split("/")[0]
+    training = config.get("training")
+    name = str(training.get("dataset") or "").split("/")[0] if isinstance(training, Mapping) else ""
     if not name:
         raise DataError("config.json does not say which dataset the model was trained on; pass dataset= (--dataset)")
     return name

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import ConfigError, close_matches
+from .errors import AezooError, ConfigError, close_matches
 
-__all__ = ["AEConfig", "config_from_dict", "config_to_dict", "dumps_json", "replace_config"]
+__all__ = [
+    "AEConfig",
+    "config_from_dict",
+    "config_to_dict",
+    "dumps_json",
+    "read_json",
+    "replace_config",
+]
+
+
+#: The largest JSON file aezoo reads (configs, checkpoints' metadata, detectors are a few kB).
+MAX_JSON_BYTES = 64 << 20
 
 C = TypeVar("C")
 
@@ -120,3 +133,51 @@ def replace_config(cfg: C, **overrides: Any) -> C:
 def dumps_json(data: Any) -> str:
     """Serialize like huggingface_hub does for config.json: sorted keys, indent 2, newline."""
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def read_json(
+    path: str | os.PathLike[str],
+    *,
+    error: type[AezooError] = ConfigError,
+    fix: str = "",
+    allow_nan: bool = False,
+    max_bytes: int = MAX_JSON_BYTES,
+) -> Any:
+    """The JSON value in ``path``; anything that is not a readable JSON text is ``error``.
+
+    Bounded in time and memory: no more than ``max_bytes`` are read (a larger file, or a device
+    that never ends, is refused), and a nesting too deep for the parser (``RecursionError``),
+    invalid UTF-8 (a pickle, a binary file) and, unless ``allow_nan``, ``NaN``/``Infinity`` are
+    refused with one message ending in ``fix``.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "x.json"; _ = p.write_text('{"a": [1, 2]}')
+    >>> read_json(p)
+    {'a': [1, 2]}
+    """
+    path = Path(path)
+    tail = f"; {fix}" if fix else ""
+    try:
+        with open(path, "rb") as f:
+            blob = f.read(max_bytes + 1)
+        if len(blob) > max_bytes:
+            raise error(f"{path} holds more than the {max_bytes:,} bytes a JSON file of aezoo may have{tail}")
+        return json.loads(blob.decode("utf-8-sig"), parse_constant=None if allow_nan else _no_constant)
+    except AezooError:
+        raise
+    except FileNotFoundError:
+        raise error(f"{path} does not exist{tail}") from None
+    except IsADirectoryError:
+        raise error(f"{path} is a directory, not a JSON file{tail}") from None
+    except OSError as e:
+        raise error(f"cannot read {path} ({e.strerror or e}){tail}") from None
+    except UnicodeDecodeError:
+        raise error(f"{path} is not a JSON text (not UTF-8: a binary file or a pickle?){tail}") from None
+    except RecursionError:
+        raise error(f"{path} nests its JSON too deeply to be read{tail}") from None
+    except ValueError as e:  # json.JSONDecodeError, and NaN/Infinity from _no_constant
+        raise error(f"{path} is not valid JSON ({e}){tail}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")

@@ -184,6 +184,15 @@ class DeviceDataset:
             part = self.data[order[i : i + batch_size]] if order is not None else self.data[i : i + batch_size]
             yield self._model_inputs(part)
 
+    def check_finite(self) -> None:
+        """Raise :class:`~aezoo.errors.DataError` if ``x`` holds NaN or infinite values.
+
+        >>> DeviceDataset(torch.tensor([[1.0], [float("nan")]]), name="t").check_finite()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        aezoo.errors.DataError: 't' has 1 NaN or infinite value(s) out of 2 (first in sample 1); ...
+        """
+        _check_finite(self.data, self.name or "the data")  # bytes are finite: only float data is looked at
+
     def num_batches(self, batch_size: int, *, drop_last: bool = False) -> int:
         """How many batches :meth:`batches` yields per epoch.
 
@@ -786,7 +795,7 @@ def _read_tensor_file(path: Path, label_column: str | int | None) -> tuple[Tenso
         return _tensor(_np_load(path), path), None
     if suffix == ".npz":
         with _np_load(path) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+            arrays = {k: _np_member(npz, k, path) for k in npz.files}
         return _pick(arrays, path, label_column)
     if suffix == ".safetensors":
         from safetensors.torch import load_file
@@ -825,13 +834,25 @@ def _np_load(path: Path) -> Any:
             f"not enough memory to load {path} ({path.stat().st_size:,} bytes) whole; stream it instead "
             "(aezoo train --stream, or stream=True), or free memory"
         ) from None
-    except ValueError as e:  # object arrays need pickle
-        raise DataError(
-            f"{path} needs pickle to load ({_one_line(e, 160)}); aezoo does not unpickle files: "
-            "save numeric arrays (e.g. np.save(f, x.astype(np.float32)))"
-        ) from None
     except Exception as e:
-        raise DataError(f"cannot read {path} ({_one_line(e)}); the file is damaged or not a NumPy file") from None
+        raise _np_error(e, path) from None
+
+
+def _np_member(npz: Any, key: str, path: Path) -> Any:
+    """One array of an ``.npz`` (numpy reads each lazily, so its errors surface here)."""
+    try:
+        return npz[key]
+    except Exception as e:
+        raise _np_error(e, f"{path} (array {key!r})") from None
+
+
+def _np_error(e: Exception, where: Any) -> DataError:
+    if isinstance(e, ValueError) and "allow_pickle" in str(e):  # object arrays need pickle
+        return DataError(
+            f"{where} holds Python objects and needs pickle to load; aezoo does not unpickle files: "
+            "save numeric arrays (e.g. np.save(f, x.astype(np.float32)))"
+        )
+    return DataError(f"cannot read {where} ({_one_line(e, 160)}); the file is damaged or not a NumPy file")
 
 
 def _pick(arrays: Mapping[str, Any], path: Path, label_column: str | int | None) -> tuple[Tensor, Tensor | None]:
@@ -881,6 +902,18 @@ def _images_nchw(raw: Tensor) -> Tensor:
 
 
 def _read_csv(path: Path, label_column: str | int | None) -> tuple[Tensor, Tensor | None]:
+    try:
+        return _parse_csv(path, label_column)
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{path} is not UTF-8 text (byte {e.start}: {e.object[e.start : e.start + 1]!r}); save the CSV as "
+            "UTF-8 (e.g. pandas: df.to_csv(path, encoding='utf-8'))"
+        ) from None
+    except csv.Error as e:
+        raise DataError(f"cannot parse {path} as CSV ({_one_line(e)}); aezoo reads numeric CSV columns") from None
+
+
+def _parse_csv(path: Path, label_column: str | int | None) -> tuple[Tensor, Tensor | None]:
     with open(path, newline="", encoding="utf-8-sig") as f:
         sample = f.read(8192)
         f.seek(0)
@@ -945,6 +978,16 @@ def _is_number(cell: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ finish
+def _check_finite(raw: Tensor, name: str) -> None:
+    if not raw.is_floating_point() or bool(torch.isfinite(raw).all()):  # one device sync when all is well
+        return
+    bad = ~torch.isfinite(raw)
+    n_bad = int(bad.sum())
+    first = int(bad.reshape(raw.shape[0], -1).any(1).nonzero()[0])
+    raise DataError(
+        f"{name!r} has {n_bad} NaN or infinite value(s) out of {raw.numel()} (first in sample {first}); "
+        "remove or impute them before training"
+    )
 
 
 def _finish(
@@ -955,15 +998,7 @@ def _finish(
         raise DataError(f"{name!r} has no samples (shape {tuple(raw.shape)}); it must hold at least one")
     if y is not None and y.shape != (raw.shape[0],):
         raise DataError(f"{name!r} has {raw.shape[0]} samples but {y.numel()} labels")
-    if raw.is_floating_point():
-        bad = ~torch.isfinite(raw)
-        n_bad = int(bad.sum())
-        if n_bad:
-            first = int(bad.reshape(raw.shape[0], -1).any(1).nonzero()[0])
-            raise DataError(
-                f"{name!r} has {n_bad} NaN or infinite value(s) out of {raw.numel()} (first in sample {first}); "
-                "remove or impute them before training"
-            )
+    _check_finite(raw, name)
     if raw.dtype == torch.uint8:
         pre = Preprocessing(scale=1 / 255)
     elif standardise:

@@ -43,8 +43,9 @@ from .models.base import StageSpec
 from .models.layers import ACTIVATIONS, check_choice, check_dims
 from .models.mlp import DeepAE
 from .registry import get_architecture, list_models
-from .seeding import generator, seeded
+from .seeding import check_seed, generator, seeded
 from .training.distributed import resolve_device
+from .training.rundir import claim_run_dir
 
 if TYPE_CHECKING:
     from .models.base import Autoencoder
@@ -122,6 +123,7 @@ class LayerwiseConfig:
             check_choice("LayerwiseConfig", name, getattr(self, name), tuple(ACTIVATIONS))
         check_choice("LayerwiseConfig", "init", self.init, INITS)
         check_choice("LayerwiseConfig", "precision", self.precision, ("auto", "bf16", "fp32"))
+        check_seed(self.seed, "LayerwiseConfig.seed")
         if any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in self.epochs_per_stage):
             raise ConfigError(f"LayerwiseConfig.layer_epochs must be integers >= 0, got {self.layer_epochs!r}")
         if not 0.0 <= self.noise < 1.0:
@@ -397,9 +399,26 @@ class LayerwisePretrainer:
         return TrainConfig.from_dict(fields)
 
     def fit(
-        self, train: DeviceDataset, val: DeviceDataset | None = None, *, out_dir: str | Path | None = None
+        self,
+        train: DeviceDataset,
+        val: DeviceDataset | None = None,
+        *,
+        out_dir: str | Path | None = None,
+        overwrite: bool = False,
     ) -> tuple[Autoencoder, LayerwiseReport]:
-        """Pretrain the stages, unroll, fine-tune; save to ``out_dir`` when given."""
+        """Pretrain the stages, unroll, fine-tune; save to ``out_dir`` when given.
+
+        The run holds ``out_dir`` from start to end and refuses one that holds another run
+        unless ``overwrite=True`` (see :func:`aezoo.training.rundir.claim_run_dir`).
+        """
+        if out_dir is None:
+            return self._fit(train, val, None)
+        with claim_run_dir(out_dir, overwrite=overwrite, extra_files=(REPORT_NAME,)):
+            return self._fit(train, val, out_dir)
+
+    def _fit(
+        self, train: DeviceDataset, val: DeviceDataset | None, out_dir: str | Path | None
+    ) -> tuple[Autoencoder, LayerwiseReport]:
         t0 = time.perf_counter()
         report = LayerwiseReport(config=self.config.to_dict(), device=str(self.device), precision=self.precision)
         finetune = self.finetune_config()  # checked before hours of pretraining, not after
@@ -481,6 +500,7 @@ def pretrain(
     val: DeviceDataset | None = None,
     *,
     out_dir: str | Path | None = None,
+    overwrite: bool = False,
     progress: bool = True,
 ) -> tuple[Autoencoder, LayerwiseReport]:
     """Layer-wise pretraining, unrolling and fine-tuning in one call; returns ``(model, report)``.
@@ -492,7 +512,7 @@ def pretrain(
     >>> model.architecture, len(report.stages)
     ('deep', 2)
     """
-    return LayerwisePretrainer(config, progress=progress).fit(train, val, out_dir=out_dir)
+    return LayerwisePretrainer(config, progress=progress).fit(train, val, out_dir=out_dir, overwrite=overwrite)
 
 
 def save(model: Autoencoder, report: LayerwiseReport, out_dir: str | Path, *, training: Any = None) -> Path:

@@ -10,20 +10,22 @@ entry-point group and cannot be shadowed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import importlib.metadata as md
+import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
 
 from . import settings
 from .config import config_to_dict
-from .errors import PluginError, unknown_name
+from .errors import ConfigError, PluginError, unknown_name
 from .models.base import PLUGIN_API_VERSION, Autoencoder
 from .pretrained import Pretrained
 
@@ -136,14 +138,24 @@ class _Registry:
             )
             rec.error = f"the name {rec.name!r} {what}; rename the entry point in {rec.distribution}"
             return
+        # A plugin must never break the zoo, whatever it raises: sys.exit() (SystemExit) and other
+        # BaseExceptions included. Only a KeyboardInterrupt from a real Ctrl-C goes through.
+        with _sigint_watch() as interrupted:
+            try:
+                obj = md.EntryPoint(rec.name, rec.value, ENTRY_POINT_GROUP).load()
+            except BaseException as e:
+                if isinstance(e, KeyboardInterrupt) and interrupted:
+                    raise
+                rec.status = "failed"
+                rec.error = f"import of {rec.value!r} failed: {type(e).__name__}: {e}"
+                return
         try:
-            obj = md.EntryPoint(rec.name, rec.value, ENTRY_POINT_GROUP).load()
-        except BaseException as e:  # a plugin must never break the zoo, whatever it raises
-            if isinstance(e, (KeyboardInterrupt, SystemExit)):
-                raise
+            self._check_and_add(rec, obj)
+        except Exception as e:  # a class whose attributes raise, pretrained entries of the wrong type...
             rec.status = "failed"
-            rec.error = f"import of {rec.value!r} failed: {type(e).__name__}: {e}"
-            return
+            rec.error = f"{rec.value!r} cannot be registered: {type(e).__name__}: {e}"
+
+    def _check_and_add(self, rec: PluginRecord, obj: Any) -> None:
         if not (isinstance(obj, type) and issubclass(obj, Autoencoder)):
             rec.status = "failed"
             rec.error = f"{rec.value!r} is {obj!r}, not a subclass of aezoo.Autoencoder"
@@ -165,6 +177,10 @@ class _Registry:
             return
         pretrained = list(getattr(obj, "pretrained", ()) or ())
         for entry in pretrained:
+            if not isinstance(entry, Pretrained):
+                rec.status = "failed"
+                rec.error = f"{obj.__name__}.pretrained holds {entry!r}, not an aezoo.Pretrained entry"
+                return
             if entry.architecture != rec.name:
                 rec.status = "failed"
                 rec.error = (
@@ -208,6 +224,33 @@ class _Registry:
     def pretrained(self) -> dict[str, Pretrained]:
         self._ensure()
         return dict(self._pretrained)
+
+
+@contextlib.contextmanager
+def _sigint_watch() -> Iterator[list[bool]]:
+    """A list that becomes truthy when a real SIGINT (Ctrl-C) arrives inside the block.
+
+    The handler in place is kept and called. Where it cannot be watched (another thread, a
+    handler installed outside Python), any KeyboardInterrupt is taken as the user's.
+    """
+    flag: list[bool] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield [True]
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        flag.append(True)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:  # would have ended the program: end it the Python way
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _normalize(name: str) -> str:
@@ -273,12 +316,26 @@ def create(name: str, **overrides: Any) -> Autoencoder:
     """
     archs = _REGISTRY.architectures()
     if name in archs:
-        return archs[name].from_config(None, **overrides)
+        return _build(name, archs[name], None, overrides)
     entries = _REGISTRY.pretrained()
     if name in entries:
         entry = entries[name]
-        return get_architecture(entry.architecture).from_config(dict(entry.config), **overrides)
+        return _build(name, get_architecture(entry.architecture), dict(entry.config), overrides)
     return get_architecture(name)  # raises the error with close matches
+
+
+def _build(name: str, cls: type[Autoencoder], config: Any, overrides: dict[str, Any]) -> Autoencoder:
+    """Build the model; sizes beyond this machine's memory are a :class:`ConfigError`, not a crash."""
+    try:
+        return cls.from_config(config, **overrides)
+    except (MemoryError, RuntimeError) as e:
+        if not isinstance(e, MemoryError) and "allocate" not in str(e):
+            raise
+        asked = ", ".join(f"{k}={v!r}" for k, v in overrides.items()) or "its config"
+        raise ConfigError(
+            f"{name!r} with {asked} needs more memory than this machine has ({' '.join(str(e).split())[:200]}); "
+            "choose smaller sizes"
+        ) from None
 
 
 def info(name: str) -> dict[str, Any]:

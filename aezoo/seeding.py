@@ -11,11 +11,33 @@ can only draw from torch's global generator, so building a model reproducibly ha
 from __future__ import annotations
 
 import contextlib
+import operator
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
-__all__ = ["generator", "seeded"]
+from .errors import ConfigError
+
+__all__ = ["MAX_SEED", "check_seed", "generator", "seeded"]
+
+#: The largest seed aezoo accepts: torch takes 64-bit seeds, and runs add small offsets (ranks, stages).
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` as an int, or a :class:`~aezoo.errors.ConfigError` if it is not an integer in ``[0, MAX_SEED]``.
+
+    >>> check_seed(7)
+    7
+    """
+    try:
+        value = operator.index(seed)  # ints and numpy integers, not floats or strings
+    except TypeError:
+        value = None
+    if isinstance(seed, bool) or value is None or not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{name} must be an integer from 0 to 2**63 - 1, got {seed!r}")
+    return value
 
 
 def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -24,7 +46,7 @@ def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     >>> g = generator(0); torch.rand(2, generator=g).tolist() == torch.rand(2, generator=generator(0)).tolist()
     True
     """
-    return torch.Generator(device=torch.device(device)).manual_seed(int(seed))
+    return torch.Generator(device=torch.device(device)).manual_seed(check_seed(seed))
 
 
 @contextlib.contextmanager
@@ -47,5 +69,5 @@ def seeded(seed: int | None, device: torch.device | str | None = None) -> Iterat
     dev = torch.device(device) if device is not None else torch.device("cpu")
     devices = [dev] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(int(seed))
+        torch.manual_seed(check_seed(seed))
         yield

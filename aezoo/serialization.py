@@ -20,7 +20,7 @@ import torch
 
 from . import settings
 from ._version import __version__
-from .config import config_to_dict, dumps_json
+from .config import config_to_dict, dumps_json, read_json
 from .errors import AezooError, WeightsError
 
 if TYPE_CHECKING:
@@ -273,15 +273,16 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / CONFIG_NAME
     if not path.is_file():
         raise WeightsError(f"{path} not found: a model directory holds {WEIGHTS_NAME} and {CONFIG_NAME}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WeightsError(
-            f"{path} is not valid JSON ({e}); the file is corrupted, download or save it again"
-        ) from None
+    data = read_json(path, error=WeightsError, fix="the file is corrupted, download or save it again")
     if not isinstance(data, dict) or "architecture" not in data or "config" not in data:
         raise WeightsError(f"{path} lacks 'architecture' and 'config'; it was not written by aezoo")
-    if int(data.get("format", FORMAT_VERSION)) > FORMAT_VERSION:
+    fmt = data.get("format", FORMAT_VERSION)
+    if isinstance(fmt, bool) or not isinstance(fmt, int):
+        raise WeightsError(
+            f"{path} has format {fmt!r}, not a model-directory format number (this aezoo writes {FORMAT_VERSION}); "
+            "the file is corrupted, download or save it again"
+        )
+    if fmt > FORMAT_VERSION:
         raise WeightsError(
             f"{path} uses model-directory format {data['format']}, newer than this aezoo reads "
             f"({FORMAT_VERSION}); upgrade aezoo"

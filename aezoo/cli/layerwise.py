@@ -89,6 +89,7 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str | tupl
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the stages and the fine-tuned model.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Train on the first N samples only.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Model directory to write.")
+@click.option("--overwrite", is_flag=True, help="Replace the run that --out holds (its files are removed first).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def pretrain_cmd(
     dims: tuple[int, ...],
@@ -112,6 +113,7 @@ def pretrain_cmd(
     compile_: bool,
     limit: int | None,
     out: str,
+    overwrite: bool,
     quiet: bool,
 ) -> None:
     """Pretrain a deep autoencoder layer by layer, unroll it, fine-tune it, save it to --out.
@@ -148,7 +150,7 @@ def pretrain_cmd(
     train = load_dataset(dataset, "train", root=data_dir, device=engine.device)
     if limit is not None:
         train = train.subset(limit)
-    _, report = engine.fit(train, out_dir=out)
+    _, report = engine.fit(train, out_dir=out, overwrite=overwrite)
     for s in report.stages:
         err = s["train_error"]["mse"]
         click.echo(

@@ -59,8 +59,9 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except AezooError as e:
             raise click.ClickException(str(e)) from None
-        except FileNotFoundError as e:
-            raise click.ClickException(f"{e.strerror}: {e.filename}") from None
+        except OSError as e:  # a path the user gave: missing, not writable, on a full disk
+            where = f": {e.filename}; check the path and its permissions" if e.filename else ""
+            raise click.ClickException(f"{e.strerror or e}{where}") from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -51,6 +51,7 @@ from ._common import data_options, device_option, invocation, parse_sets, set_op
 @click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm to this [default: off].")
 @click.option("--checkpoint-every", type=int, default=None, help="Also checkpoint every N steps [default: epoch ends].")
 @click.option("--resume", is_flag=True, help="Continue the run checkpointed in --out.")
+@click.option("--overwrite", is_flag=True, help="Replace the run that --out holds (its files are removed first).")
 @click.option("--limit", type=int, default=None, help="Train on the first N training samples only (smoke tests).")
 @click.option(
     "--stream/--no-stream",
@@ -72,6 +73,7 @@ def train_cmd(
     precision: str,
     compile_: bool,
     resume: bool,
+    overwrite: bool,
     limit: int | None,
     stream: bool | None,
     quiet: bool,
@@ -110,7 +112,7 @@ def train_cmd(
         data = data.subset(min(limit, len(data)))
     command = {"command": invocation(ctx), "arguments": _jsonable(ctx.params)}
     trainer = Trainer(model, config, out_dir=out, progress=None if not quiet else False, recipe=command)
-    history = trainer.fit(data, resume=resume)
+    history = trainer.fit(data, resume=resume, overwrite=overwrite)
     if trainer.env.is_main:
         written = sorted(p.name for p in Path(out).iterdir() if not p.name.startswith("."))
         click.echo(f"wrote {out} ({', '.join(written)})")

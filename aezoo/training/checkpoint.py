@@ -18,7 +18,6 @@ a kill between 1 and 3 that is the previous file, so the previous complete pair 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
 from collections.abc import Mapping
@@ -28,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..config import dumps_json
+from ..config import dumps_json, read_json
 from ..errors import TrainingError
 from ..serialization import atomic_write, sha256_file
 
@@ -109,14 +108,13 @@ def read_checkpoint(directory: str | Path) -> tuple[dict[str, Any], dict[str, Te
             f"no checkpoint to resume from: {path} does not exist (the run never finished an epoch "
             "or a checkpoint step there); drop --resume to start a fresh run"
         )
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TrainingError(f"{path} is not valid JSON ({e}); use a fresh --out or drop --resume") from None
-    if int(meta.get("format", 0)) != CHECKPOINT_FORMAT:
+    fix = "the checkpoint is damaged; start over with --overwrite (API: overwrite=True) or use a fresh --out"
+    meta = read_json(path, error=TrainingError, fix=fix, allow_nan=True)  # history may hold NaN
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        fmt = meta.get("format") if isinstance(meta, dict) else None
         raise TrainingError(
-            f"{path} has checkpoint format {meta.get('format')!r}, this aezoo reads {CHECKPOINT_FORMAT}; "
-            "use a fresh --out or drop --resume"
+            f"{path} has checkpoint format {fmt!r}, this aezoo reads {CHECKPOINT_FORMAT}; "
+            "use a fresh --out or start over with --overwrite"
         )
     for name in (CHECKPOINT_TENSORS, PREVIOUS_TENSORS):
         candidate = directory / name
@@ -126,10 +124,13 @@ def read_checkpoint(directory: str | Path) -> tuple[dict[str, Any], dict[str, Te
                     f"the last checkpoint write in {directory} was interrupted; resuming from the one before",
                     stacklevel=2,
                 )
-            return meta, load_file(str(candidate), device="cpu")
+            try:
+                return meta, load_file(str(candidate), device="cpu")
+            except Exception as e:  # safetensors' own error type, OSError, ValueError
+                raise TrainingError(f"{candidate} cannot be read as safetensors ({e}); {fix}") from None
     raise TrainingError(
         f"{directory / CHECKPOINT_TENSORS} does not match the sha256 that {path} names: the checkpoint "
-        "is corrupted; use a fresh --out or drop --resume"
+        "is corrupted; use a fresh --out or start over with --overwrite"
     )
 
 

@@ -11,6 +11,7 @@ import torch
 
 from ..config import config_from_dict, config_to_dict
 from ..errors import ConfigError
+from ..seeding import check_seed
 
 __all__ = ["History", "TrainConfig", "lr_factor", "make_optimizer_factory"]
 
@@ -52,7 +53,10 @@ class TrainConfig:
 
         need(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs!r}")
         need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size!r}")
-        need(self.lr > 0, f"lr must be > 0, got {self.lr!r}")
+        need(math.isfinite(self.lr) and self.lr > 0, f"lr must be a finite number > 0, got {self.lr!r}")
+        for name in ("weight_decay", "momentum", "grad_clip"):
+            need(math.isfinite(getattr(self, name)), f"{name} must be a finite number, got {getattr(self, name)!r}")
+        check_seed(self.seed)
         for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("precision", PRECISIONS)):
             value = getattr(self, name)
             need(value in choices, f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
@@ -116,7 +120,19 @@ class History:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> History:
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+        """Inverse of :meth:`to_dict`; a ``ValueError`` if ``data`` is not a history."""
+        h = cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+
+        def numbers(v: Any) -> bool:
+            return isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+
+        ok = isinstance(h.train, dict) and isinstance(h.val, dict) and isinstance(h.stopped_early, bool)
+        ok = ok and all(
+            numbers(v) for v in (h.epoch, h.lr, h.samples_per_s, h.wall_s, *h.train.values(), *h.val.values())
+        )
+        if not ok or not (h.best_epoch is None or isinstance(h.best_epoch, int)):
+            raise ValueError(f"not a training history: {str(dict(data))[:200]}")
+        return h
 
     def last(self, group: str = "val", term: str = "loss") -> float | None:
         values = getattr(self, group).get(term)

@@ -18,7 +18,7 @@ import platform
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,14 @@ from torch import Tensor
 
 from .. import seeding
 from ..config import config_to_dict, dumps_json
-from ..data import Dataset
-from ..errors import TrainingError, WeightsError
+from ..data import Dataset, DeviceDataset, StreamedDataset
+from ..errors import AezooError, InputError, TrainingError, WeightsError
 from ..models.base import Autoencoder
 from ..serialization import atomic_write, load_state_strict
 from . import distributed
 from .checkpoint import CHECKPOINT_JSON, pack, read_checkpoint, restore_rng, rng_tensors, unpack, write_checkpoint
 from .config import RESUMABLE_FIELDS, History, TrainConfig, lr_factor, make_optimizer_factory
+from .rundir import claim_run_dir
 
 __all__ = ["Callback", "TrainEvent", "Trainer", "train"]
 
@@ -110,17 +111,31 @@ class Trainer:
         self._dataset_id: dict[str, Any] = {}  # name and size of the training data, checked on resume
 
     # ------------------------------------------------------------------ the loop
-    def fit(self, train: Dataset, val: Dataset | None = None, *, resume: bool = False) -> History:
+    def fit(
+        self,
+        train: Dataset | Tensor,
+        val: Dataset | Tensor | None = None,
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+    ) -> History:
         """Train on ``train`` (validating on ``val``, or on a held-out ``val_fraction`` of it).
 
         ``resume=True`` continues the run checkpointed in ``out_dir`` and ends with the same
-        weights, bit for bit, as a run that was never interrupted.
+        weights, bit for bit, as a run that was never interrupted. The run holds ``out_dir``
+        while it lasts (another run there is refused at once), and a fresh run refuses an
+        ``out_dir`` that holds another run unless ``overwrite=True`` (which removes its files
+        first) or ``resume=True``. A loss or weights that stop being finite end the run with a
+        :class:`~aezoo.errors.TrainingError`, without writing a model.
         """
+        train, val = _as_dataset(train, "train"), _as_dataset(val, "val") if val is not None else None
+        _check_data(train, val)  # before out_dir is claimed (and, with overwrite, emptied)
         self.env = distributed.setup(self.config.device)
         self.should_stop = False
         noise = self.model.generator
         try:
-            return self._fit(train, val, resume)
+            with self._own_out_dir(resume, overwrite):
+                return self._fit(train, val, resume)
         finally:
             self.model.generator = noise  # the run's generator does not outlive the run
             for h in self._hooks:
@@ -129,6 +144,26 @@ class Trainer:
             self.model.__dict__.pop("loss", None)  # drop the compiled loss, if any
             self.model.eval()
             self.env.close()
+
+    @contextlib.contextmanager
+    def _own_out_dir(self, resume: bool, overwrite: bool) -> Iterator[None]:
+        """Rank 0 claims ``out_dir`` for the run; every rank fails together if it cannot."""
+        if self.out_dir is None:
+            yield
+            return
+        with contextlib.ExitStack() as stack:
+            error: AezooError | None = None
+            if self.env.is_main:
+                try:
+                    stack.enter_context(claim_run_dir(self.out_dir, resume=resume, overwrite=overwrite))
+                except AezooError as e:
+                    error = e
+            failed = self.env.all_reduce_sum(torch.tensor([float(error is not None)], device=self.env.device))
+            if error is not None:
+                raise error
+            if float(failed[0]):
+                raise TrainingError(f"rank 0 could not take the output folder {self.out_dir} (see its error)")
+            yield
 
     def _fit(self, train: Dataset, val: Dataset | None, resume: bool) -> History:
         cfg, env, model = self.config, self.env, self.model
@@ -165,6 +200,7 @@ class Trainer:
             if self.should_stop and state.step < steps_per_epoch:
                 break  # a callback ended the run mid-epoch; its last checkpoint stays as it was
             val_terms = self._validate(val) if val is not None else {}
+            self._check_finite(state, {"train loss": train_terms.get("loss"), "val loss": val_terms.get("loss")})
             self.history.append(
                 state.epoch + 1,
                 train_terms,
@@ -181,6 +217,7 @@ class Trainer:
             self._print_epoch(state.epoch)
             self._emit("epoch", state, {"train": train_terms, "val": val_terms})
 
+        self._check_finite(state, {})  # also when a callback stopped the run mid-epoch
         self._write_outputs(train, val)
         return self.history
 
@@ -206,6 +243,7 @@ class Trainer:
                 rate = seen * env.world_size / (time.perf_counter() - t0)
                 bar.set_postfix(loss=f"{float(terms['loss']):.4g}", samples_s=f"{rate:,.0f}")
             if cfg.checkpoint_every and state.global_step % cfg.checkpoint_every == 0 and state.step < steps_per_epoch:
+                self._check_finite(state, {"train loss": self._mean_terms(state.sums, state.count).get("loss")})
                 self._checkpoint(state)
             self._emit("step", state, terms)
             if self.should_stop:
@@ -230,8 +268,6 @@ class Trainer:
     # ------------------------------------------------------------------ pieces of the loop
     def _prepare_data(self, train: Dataset, val: Dataset | None) -> tuple[Dataset, Dataset | None]:
         device = self.env.device
-        if len(train) == 0:
-            raise TrainingError(f"the training data {train.name!r} is empty")
         if val is None and self.config.val_fraction > 0:
             train, val = train.split(self.config.val_fraction, seed=self.config.seed)
         train = train if train.device == device else train.to(device)
@@ -243,6 +279,20 @@ class Trainer:
             if len(val) == 0:
                 val = None
         return train, val
+
+    def _check_finite(self, state: _RunState, losses: Mapping[str, float | None]) -> None:
+        """Stop a diverged run before it writes a checkpoint or a model (one device sync)."""
+        params = [p.detach() for p in self.model.parameters()]
+        weights_ok = bool(torch.stack([torch.isfinite(p).all() for p in params]).all()) if params else True
+        bad = [f"the {k} is {v!r}" for k, v in losses.items() if v is not None and not math.isfinite(v)]
+        if not weights_ok:
+            bad.append("the weights hold NaN or infinite values")
+        if bad:
+            raise TrainingError(
+                f"training diverged in epoch {state.epoch + 1} (step {state.global_step}): {', '.join(bad)}; "
+                f"no model was written. Lower the learning rate (lr={self.config.lr!r}), clip the gradients "
+                "(--grad-clip), or check the data, and run again (with --overwrite if --out kept earlier checkpoints)"
+            )
 
     def _configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         optimizers = self.model.configure_optimizers(make_optimizer_factory(self.config, self.env.device))
@@ -290,7 +340,7 @@ class Trainer:
         device = sums[keys[0]].device
         packed = torch.cat([torch.stack([sums[k] for k in keys]), torch.tensor([float(count)], device=device)])
         packed = self.env.all_reduce_sum(packed).tolist()
-        return {k: v / max(packed[-1], 1.0) for k, v in zip(keys, packed[:-1])}
+        return {k: v / max(packed[-1], 1.0) for k, v in zip(keys, packed[:-1], strict=True)}
 
     def _early_stopping(self, state: _RunState, val_terms: Mapping[str, float]) -> None:
         loss = val_terms.get("loss")
@@ -391,6 +441,25 @@ class Trainer:
         meta, tensors = read_checkpoint(self.out_dir)
         self._check_compatible(meta)
         try:
+            return self._restore_state(meta, tensors, generator)
+        except AezooError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+            raise TrainingError(
+                f"{self.out_dir / CHECKPOINT_JSON} is damaged ({type(e).__name__}: {e}); start over with "
+                "--overwrite (API: overwrite=True) or use a fresh --out"
+            ) from None
+
+    def _restore_state(
+        self, meta: Mapping[str, Any], tensors: Mapping[str, Tensor], generator: torch.Generator
+    ) -> _RunState:
+        assert self.out_dir is not None
+        counters = {k: meta[k] for k in ("epoch", "step", "global_step", "count", "bad_epochs")}
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in counters.values()):
+            raise ValueError(f"counters {counters!r} are not all integers >= 0")
+        if meta["best"] is not None and (isinstance(meta["best"], bool) or not isinstance(meta["best"], (int, float))):
+            raise ValueError(f"best is {meta['best']!r}")
+        try:
             load_state_strict(self.model, unpack(meta["model"], tensors), source=str(self.out_dir / CHECKPOINT_JSON))
         except WeightsError as e:
             raise TrainingError(f"{e}; use a fresh --out or drop --resume") from None
@@ -428,7 +497,8 @@ class Trainer:
             if then.get(key) != now[key]:
                 diffs.append(f"{key} {then.get(key)!r} (checkpoint) vs {now[key]!r} (now)")
         for section in ("model_config", "train_config"):
-            old, new = then.get(section, {}), now[section]
+            old, new = then.get(section), now[section]
+            old = old if isinstance(old, Mapping) else {}
             for k in sorted(set(old) | set(new)):
                 if section == "train_config" and k in RESUMABLE_FIELDS:
                     continue
@@ -484,6 +554,26 @@ class Trainer:
         }
 
 
+def _as_dataset(data: Any, role: str) -> Dataset:
+    """A dataset as given, or a :class:`DeviceDataset` around a plain tensor of samples."""
+    if isinstance(data, (DeviceDataset, StreamedDataset)):
+        return data
+    if isinstance(data, Tensor) and data.dim() >= 1:
+        return DeviceDataset(data if data.is_floating_point() else data.float(), name=role)
+    raise InputError(
+        f"the {role} data must be an aezoo.DeviceDataset or a tensor of samples (N, ...), got "
+        f"{type(data).__name__}; e.g. aezoo.load_dataset('mnist') or aezoo.DeviceDataset(torch.as_tensor(x).float())"
+    )
+
+
+def _check_data(train: Dataset, val: Dataset | None) -> None:
+    if len(train) == 0:
+        raise TrainingError(f"the training data {train.name!r} is empty")
+    for ds in (train, val):
+        if isinstance(ds, DeviceDataset):  # the CLI's loaders (and streaming) check this; Python data had not been
+            ds.check_finite()
+
+
 def _accumulate(sums: dict[str, Tensor], terms: Mapping[str, Tensor], n: int) -> None:
     """Add ``n`` times each scalar term to its running sum, on the device (no host sync)."""
     if "loss" not in terms:
@@ -517,6 +607,7 @@ def train(
     val: Dataset | None = None,
     out_dir: str | Path | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     callbacks: Iterable[Callback] = (),
     progress: bool | None = None,
     stream: bool | None = None,
@@ -524,8 +615,9 @@ def train(
 ) -> Autoencoder:
     """Train ``model`` (or ``aezoo.create(model)``) on ``data`` (or ``load_dataset(data)``); returns it.
 
-    Keyword arguments are :class:`TrainConfig` fields. Use :class:`Trainer` for the history.
-    ``stream`` is passed to :func:`aezoo.load_dataset` when ``data`` is a name or a path.
+    Keyword arguments are :class:`TrainConfig` fields; ``resume`` and ``overwrite`` are those of
+    :meth:`Trainer.fit`. Use :class:`Trainer` for the history. ``stream`` is passed to
+    :func:`aezoo.load_dataset` when ``data`` is a name or a path.
 
     >>> import aezoo, torch
     >>> data = aezoo.DeviceDataset(torch.rand(256, 1, 28, 28))
@@ -543,5 +635,6 @@ def train(
 
         device = distributed.resolve_device(cfg.device, distributed.local_rank())
         data = load_dataset(data, "train", device=device, stream=stream)
-    Trainer(model, cfg, out_dir=out_dir, callbacks=callbacks, progress=progress).fit(data, val, resume=resume)
+    trainer = Trainer(model, cfg, out_dir=out_dir, callbacks=callbacks, progress=progress)
+    trainer.fit(data, val, resume=resume, overwrite=overwrite)
     return model
