@@ -90,7 +90,7 @@ class LayerwiseConfig:
     layer_lr: float = 1e-3  # Adam learning rate of the stages
     batch_size: int = 256  # mini-batch size of the stages (and of fine-tuning unless `finetune` says otherwise)
     finetune_epochs: int = 10  # epochs of end-to-end fine-tuning (0: return the unrolled model as is)
-    finetune_lr: float = 1e-3  # learning rate of fine-tuning
+    finetune_lr: float = 3e-3  # peak learning rate of fine-tuning (one-cycle, the Trainer's default schedule)
     finetune: Any = None  # a TrainConfig (or a mapping of its fields) overriding the finetune_* defaults
     init: str = "decoder"  # unrolled decoder from the stage decoders ("decoder") or encoder transposes ("transpose")
     seed: int = 0  # seeds the stage initialisations, shuffling and noise

@@ -44,7 +44,8 @@ def linear() -> LinearAE:
 def test_loss_falls_and_the_run_directory_loads(tmp_path: Path) -> None:
     out = tmp_path / "run"
     model = linear()
-    history = Trainer(model, TrainConfig(epochs=3, batch_size=64, lr=1e-2), out_dir=out, progress=False).fit(toy())
+    cfg = TrainConfig(epochs=3, batch_size=64, lr=1e-2, schedule="constant")
+    history = Trainer(model, cfg, out_dir=out, progress=False).fit(toy())
     assert history.train["loss"][-1] < 0.6 * history.train["loss"][0]
     assert history.val["loss"][-1] < history.val["loss"][0]
     assert len(history.epoch) == len(history.lr) == len(history.samples_per_s) == 3
@@ -57,7 +58,7 @@ def test_loss_falls_and_the_run_directory_loads(tmp_path: Path) -> None:
     assert loaded.preprocessing == Preprocessing(scale=1 / 255)  # copied from the dataset
     recipe = json.loads((out / "config.json").read_text())["training"]
     assert recipe["seed"] == 0 and recipe["epochs"] == 3 and recipe["dataset"] == "toy:train"
-    assert TrainConfig.from_dict(recipe["train_config"]) == TrainConfig(epochs=3, batch_size=64, lr=1e-2)
+    assert TrainConfig.from_dict(recipe["train_config"]) == cfg
     for key in ("wall_time_s", "device", "hardware", "aezoo_version", "final_val_loss"):
         assert key in recipe
     assert (out / "checkpoint.json").is_file() and (out / CHECKPOINT_TENSORS).is_file()
@@ -260,7 +261,7 @@ def test_cli_trains_on_mnist_and_resumes(tmp_path: Path, shared_data_copy: Path)
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(cli, [*args, "--lr", "0.5", "--resume"])
     assert result.exit_code == 1
-    assert "lr 0.001 (checkpoint) vs 0.5 (now)" in result.output and "--out" in result.output
+    assert "lr 0.003 (checkpoint) vs 0.5 (now)" in result.output and "--out" in result.output
 
 
 def test_cli_bad_set_key_is_one_line_error(tmp_path: Path) -> None:
@@ -309,3 +310,26 @@ def test_resume_of_a_model_with_training_noise_is_bit_identical(tmp_path: Path) 
     Trainer(resumed, cfg, out_dir=killed, progress=False).fit(data, resume=True)
     for name, tensor in reference.state_dict().items():
         assert torch.equal(resumed.state_dict()[name], tensor), name
+
+
+# ---------------------------------------------------------------------------- defaults
+@pytest.mark.parametrize("arch", aezoo.list_models())
+def test_every_architecture_has_valid_training_defaults(arch: str) -> None:
+    model = aezoo.create(arch)
+    cfg = TrainConfig.for_model(model)  # unknown keys or bad values in train_defaults raise here
+    for key, value in type(model).train_defaults.items():
+        assert getattr(cfg, key) == value
+    assert TrainConfig.for_model(model, lr=0.25, epochs=2).lr == 0.25  # what the caller gives wins
+
+
+def test_trainer_and_cli_use_the_architectures_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(LinearAE, "train_defaults", {"lr": 0.0123, "batch_size": 32})
+    assert Trainer(linear()).config == TrainConfig(lr=0.0123, batch_size=32)
+    assert Trainer(linear(), TrainConfig(epochs=2)).config.lr == TrainConfig().lr  # an explicit config is kept
+    np.save(tmp_path / "toy.npy", np.zeros((64, 28, 28), np.uint8))
+    out = tmp_path / "run"
+    args = ["train", "linear", "--dataset", str(tmp_path / "toy.npy"), "--epochs", "1", "--out", str(out), "-q"]
+    result = CliRunner().invoke(cli, [*args, "--device", "cpu", "--batch-size", "16"])
+    assert result.exit_code == 0, result.output
+    used = json.loads((out / "config.json").read_text())["training"]["train_config"]
+    assert (used["lr"], used["batch_size"], used["epochs"]) == (0.0123, 16, 1)  # the flag beats the default

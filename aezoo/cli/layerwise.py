@@ -69,7 +69,7 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str | tupl
 )
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate of the stages.")
-@click.option("--finetune-lr", type=float, default=1e-3, show_default=True, help="Learning rate of fine-tuning.")
+@click.option("--finetune-lr", type=float, default=3e-3, show_default=True, help="Peak learning rate of fine-tuning.")
 @click.option(
     "--finetune-set",
     "finetune_sets",

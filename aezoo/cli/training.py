@@ -23,17 +23,28 @@ from ._common import data_options, device_option, invocation, parse_sets, set_op
     help="Directory for the model, history, loss curve and checkpoints.",
 )
 @set_option
-@click.option("--batch-size", "-b", type=int, default=None, help="Samples per step and process [default: 128].")
-@click.option("--lr", type=float, default=None, help="Peak learning rate [default: 1e-3].")
+@click.option(
+    "--batch-size",
+    "-b",
+    type=int,
+    default=None,
+    help="Samples per step and process [default: 128, or the architecture's own].",
+)
+@click.option("--lr", type=float, default=None, help="Peak learning rate [default: 3e-3, or the architecture's own].")
 @click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default=None, help="[default: adam]")
 @click.option("--weight-decay", type=float, default=None, help="[default: 0]")
 @click.option(
     "--schedule",
     type=click.Choice(["constant", "cosine", "onecycle"]),
     default=None,
-    help="Learning-rate schedule [default: constant].",
+    help="Learning-rate schedule [default: onecycle, or the architecture's own].",
 )
-@click.option("--warmup", type=float, default=None, help="Fraction of steps with a linear LR warm-up [default: 0].")
+@click.option(
+    "--warmup",
+    type=float,
+    default=None,
+    help="Fraction of steps with a linear LR warm-up [default: 0, which onecycle reads as 0.3].",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the initial weights and the data order.")
 @device_option
 @click.option(
@@ -96,15 +107,15 @@ def train_cmd(
     from ..training.distributed import local_rank, resolve_device
 
     overrides = {k: v for k, v in options.items() if v is not None}
-    config = TrainConfig().replace(
-        epochs=epochs, seed=seed, device=device, precision=precision, compile=compile_, **overrides
-    )
+    settings = dict(epochs=epochs, seed=seed, device=device, precision=precision, compile=compile_, **overrides)
+    TrainConfig().replace(**settings)  # a bad flag fails before the model is built
     try:
         model_overrides = parse_sets(sets)
     except click.BadParameter as e:
         raise ConfigError(e.format_message()) from None
     with seeded(seed):  # the initial weights
         model = create(arch, **model_overrides)
+    config = TrainConfig.for_model(model, **settings)  # the architecture's defaults under the flags given
     data = load_dataset(dataset, "train", root=data_dir, device=resolve_device(device, local_rank()), stream=stream)
     if limit is not None:
         if limit < 1:

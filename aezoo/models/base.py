@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple
 
 import torch
@@ -112,6 +113,9 @@ class Autoencoder(nn.Module):
     api_version: ClassVar[int] = PLUGIN_API_VERSION
     pretrained: ClassVar[tuple[Pretrained, ...]] = ()
     capabilities: ClassVar[Capabilities] = Capabilities()
+    #: Training settings (``TrainConfig`` fields) this architecture trains best with, over the
+    #: trainer's defaults; ``TrainConfig.for_model`` applies them, and settings given explicitly win.
+    train_defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({})
 
     def __init__(self, config: AEConfig) -> None:
         super().__init__()

@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..config import config_from_dict, config_to_dict
 from ..errors import ConfigError
 from ..seeding import check_seed
+
+if TYPE_CHECKING:
+    from ..models.base import Autoencoder
 
 __all__ = ["History", "TrainConfig", "lr_factor", "make_optimizer_factory"]
 
@@ -30,11 +33,11 @@ class TrainConfig:
 
     epochs: int = 10  # passes over the training data
     batch_size: int = 128  # samples per step on each process (global batch: batch_size * processes)
-    lr: float = 1e-3  # peak learning rate
+    lr: float = 3e-3  # peak learning rate
     optimizer: str = "adam"  # adam, adamw or sgd (with momentum)
     weight_decay: float = 0.0  # L2 penalty (adam, sgd) or decoupled decay (adamw)
     momentum: float = 0.9  # sgd only
-    schedule: str = "constant"  # constant, cosine (decays to 0) or onecycle (lr/25 up to lr, down to lr/1e4)
+    schedule: str = "onecycle"  # onecycle (lr/25 up to lr, down to lr/1e4), cosine (decays to 0) or constant
     warmup: float = 0.0  # fraction of all steps with a linear warm-up (onecycle: 0.3 when 0)
     seed: int = 0  # seeds the data order and the model's own randomness (noise, sampling)
     device: str = "auto"  # cuda, cuda:N, mps, cpu, or auto (cuda, then mps, then cpu)
@@ -78,6 +81,16 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes``, checked like :meth:`from_dict` (unknown keys listed)."""
         return config_from_dict(type(self), {**self.to_dict(), **changes})
+
+    @classmethod
+    def for_model(cls, model: Autoencoder, **changes: Any) -> TrainConfig:
+        """The defaults for ``model``: these fields' defaults, then its class's ``train_defaults``, then ``changes``.
+
+        >>> import aezoo
+        >>> TrainConfig.for_model(aezoo.create("mlp"), epochs=5).epochs
+        5
+        """
+        return config_from_dict(cls, {**cls().to_dict(), **type(model).train_defaults, **changes})
 
 
 # Fields that may change between a run and its resumption without changing the arithmetic.

@@ -98,7 +98,7 @@ class Trainer:
         recipe: Mapping[str, Any] | None = None,
     ) -> None:
         self.model = model
-        self.config = config or TrainConfig()
+        self.config = config or TrainConfig.for_model(model)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.callbacks = list(callbacks)
         self.progress = progress  # None: show a progress bar when stderr is a terminal
@@ -626,10 +626,11 @@ def train(
     """
     from ..registry import create
 
-    cfg = TrainConfig().replace(**config)
+    cfg = TrainConfig().replace(**config)  # checked before the model is built
     if isinstance(model, str):
         with seeding.seeded(cfg.seed):  # the initial weights
             model = create(model)
+    cfg = TrainConfig.for_model(model, **config)
     if isinstance(data, str):
         from ..data import load_dataset
 
