@@ -40,14 +40,14 @@ build() {
         --set 'dims=[784,256,64]' --set activation=relu --set code_activation=relu --set penalty=l1 --set beta=1e-3 ;;
     vae-mnist) NLL=1000 recipe "$1" mnist -- aezoo train vae --epochs 60 --batch-size 128 --lr 1e-3 \
         --schedule cosine --set binarize=true ;;
-    aae-mnist) recipe "$1" mnist -- aezoo train aae --epochs 20 --batch-size 256 --lr 1e-3 \
+    aae-mnist) recipe "$1" mnist -- aezoo train aae --epochs 20 --batch-size 256 --lr 1e-3 --schedule constant \
         --set 'hidden_dims=[512,512]' --set 'disc_hidden_dims=[512,512]' ;;
     conv-mnist) recipe "$1" mnist -- aezoo train conv --epochs 30 --batch-size 128 --lr 3e-3 --schedule onecycle \
         --set 'channels=[32,64,128]' ;;
     conv-fashion-mnist) recipe "$1" fashion-mnist -- aezoo train conv --epochs 30 --batch-size 128 --lr 3e-3 \
         --schedule onecycle --set 'channels=[32,64,128]' ;;
     deep-mnist) recipe "$1" mnist -- aezoo pretrain --dims 784,1000,500,250,30 --kind denoising --noise 0.2 --layer-epochs 20 \
-        --finetune-epochs 150 --finetune-set schedule=cosine ;;
+        --finetune-epochs 150 --finetune-lr 1e-3 --finetune-set schedule=cosine ;;
     *) echo "unknown weights name '$1'; see the case list in $0" >&2; exit 2 ;;
     esac
 }
