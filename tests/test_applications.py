@@ -118,7 +118,7 @@ def test_detector_load_by_model_reference_and_its_errors(tmp_path: Path) -> None
 
     with pytest.raises(InputError, match="at least 100 normal samples, got 50"):
         AnomalyDetector.fit(model, data, quantile=0.99)
-    with pytest.raises(InputError, match="not both"):
+    with pytest.raises(InputError, match="give one of quantile, target_fpr or contamination, not quantile=0.9 and"):
         AnomalyDetector.fit(model, data, quantile=0.9, target_fpr=0.1)
     with pytest.raises(InputError, match="strictly between 0 and 1"):
         AnomalyDetector.fit(model, data, quantile=1.0)
