@@ -259,9 +259,8 @@ class AnomalyDetector:
         self.calibration_scores = None if calibration_scores is None else calibration_scores.double().cpu().sort()[0]
 
     def __repr__(self) -> str:
-        state = (
-            f"{self.rule[0]}={self.rule[1]}, threshold={self.threshold:.6g}" if self.is_calibrated else "uncalibrated"
-        )
+        rule = f"{self.rule[0]}={self.rule[1]}, " if self.rule else ""
+        state = f"{rule}threshold={self.threshold:.6g}" if self.threshold is not None else "uncalibrated"
         return (
             f"AnomalyDetector(model={self.model_ref or self.model.architecture!r}, score={self.score_name!r}, {state})"
         )
@@ -389,8 +388,11 @@ class AnomalyDetector:
 
     def predict(self, x: Tensor | DeviceDataset) -> Tensor:
         """``True`` where a sample is anomalous: its score lies above the threshold."""
-        threshold = self._threshold("predict")
-        return self.score(x) > threshold
+        return self.flag(self.score(x))
+
+    def flag(self, scores: Tensor) -> Tensor:
+        """``True`` where precomputed ``scores`` (from :meth:`score`) lie above the threshold."""
+        return torch.as_tensor(scores) > self._threshold("flag scores")
 
     def _check_fitted(self) -> None:
         # A NaN threshold compares False with every score: it would answer "all normal".

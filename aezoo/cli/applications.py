@@ -256,7 +256,7 @@ def detect_cmd(
         "dataset": test.name,
     }
     scores = detector.score(test).cpu()
-    flagged = scores > detector.threshold
+    flagged = detector.flag(scores)
     if anomalous_class is not None:
         report.update(detector.evaluate(test, _labels(test, "--split") == anomalous_class))
     else:
