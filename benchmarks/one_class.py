@@ -11,13 +11,16 @@ AUROC come from ``aezoo.applications`` (``reconstruction_errors``, ``roc_auc``).
 [0, 1] as ``aezoo.load_dataset`` gives them (no global contrast normalisation).
 
 Run (all 10 classes x 2 datasets x 3 seeds; results are written after every run, and a rerun
-with the same ``--out`` skips the runs already there):
+with the same ``--out`` skips the runs already there; one process per dataset side by side, each
+with its own file, and ``--render`` merges them):
 
-    python benchmarks/one_class.py --data-dir DIR --out benchmarks/results/one_class_cpu.json
-    python benchmarks/one_class.py --render benchmarks/results/one_class_cpu.json   # the Markdown table
+    python benchmarks/one_class.py --data-dir DIR --threads 1 --datasets mnist --out RESULTS.json
+    python benchmarks/one_class.py --render RESULTS.json [MORE.json ...]   # the Markdown table
 
-A quick smoke run: ``--datasets mnist --classes 0 5 --seeds 0 --epochs 1``. DIR holds MNIST
-and Fashion-MNIST in torchvision's layout (e.g. ../shared/data).
+Seeds run outermost, so a run cut short still holds every class of its first seeds. A quick
+smoke run: ``--datasets mnist --classes 0 5 --seeds 0 --epochs 1``. DIR holds MNIST and
+Fashion-MNIST in torchvision's layout (e.g. ../shared/data). BENCHMARKS.md has the exact commands
+of its tables.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ PAPER: dict[str, dict[str, Any]] = {
 #: The default recipe: the zoo's conv autoencoder with a narrow code, trained briefly.
 DEFAULT_ARCH = "conv"
 DEFAULT_MODEL_ARGS = {"latent_dim": 16, "channels": (16, 32)}
-DEFAULT_TRAIN = {"epochs": 5, "batch_size": 64, "lr": 2e-3, "schedule": "cosine", "val_fraction": 0.0}
+DEFAULT_TRAIN = {"epochs": 10, "batch_size": 64, "lr": 2e-3, "schedule": "cosine", "val_fraction": 0.0}
 
 
 def parse_set(items: Sequence[str]) -> dict[str, Any]:
