@@ -436,8 +436,8 @@ class AnomalyDetector:
         # A NaN threshold compares False with every score: it would answer "all normal".
         if self.threshold is None or not math.isfinite(self.threshold):
             raise InputError(
-                f"cannot {what}: the detector is not fitted (not calibrated); call detector.calibrate(normal_data, quantile=0.99) "
-                "or build it with AnomalyDetector.fit(model, normal_data, ...)"
+                f"cannot {what}: the detector is not fitted (not calibrated); call "
+                "detector.calibrate(normal_data, quantile=0.99) or build it with AnomalyDetector.fit(model, normal_data)"
             )
         return self.threshold
 
