@@ -437,7 +437,7 @@ class AnomalyDetector:
         if self.threshold is None or not math.isfinite(self.threshold):
             raise InputError(
                 f"cannot {what}: the detector is not fitted (not calibrated); call "
-                "detector.calibrate(normal_data, quantile=0.99) or build it with AnomalyDetector.fit(model, normal_data)"
+                "detector.calibrate(normal_data, quantile=0.99) or use AnomalyDetector.fit(model, normal_data)"
             )
         return self.threshold
 
