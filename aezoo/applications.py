@@ -25,6 +25,7 @@ from . import seeding
 from .config import read_json
 from .data import DeviceDataset
 from .errors import AezooError, ConfigError, InputError
+from .loading import HF_HUB_PREFIX, load
 from .models import noise
 from .models.base import psnr
 
@@ -38,15 +39,18 @@ __all__ = [
     "AnomalyDetector",
     "add_noise",
     "denoise",
+    "error_maps",
     "extract_features",
     "generate",
     "generative_architectures",
     "psnr",
+    "reconstruction_errors",
     "reduce",
     "roc_auc",
 ]
 
-_DETECTOR_FORMAT = 1
+_DETECTOR_FORMAT = 2  # 2: calibration scores, threshold rule, model_sha256
+_READABLE_FORMATS = (1, 2)
 _DETECTOR_KIND = "aezoo.AnomalyDetector"
 NOISE_KINDS = noise.NOISES
 
@@ -133,6 +137,51 @@ def _sse(recon: Tensor, x: Tensor) -> Tensor:
 SCORES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"mse": _mse, "mae": _mae, "sse": _sse}
 
 
+def reconstruction_errors(
+    model: Autoencoder, data: Tensor | DeviceDataset, *, score: str = "mse", batch_size: int = 1000
+) -> Tensor:
+    """Per-sample reconstruction errors ``(N,)`` of ``data`` (float32, on the model's device).
+
+    ``score`` is a name of :data:`SCORES`: ``mse`` / ``mae`` (mean over features) or ``sse``.
+
+    >>> import aezoo, torch
+    >>> reconstruction_errors(aezoo.create("linear"), torch.rand(5, 1, 28, 28)).shape
+    torch.Size([5])
+    """
+    fn = _score_fn(score)
+    inputs = _inputs(model, data)
+    with _eval_mode(model):
+        return _batched(lambda b: fn(model(b).reconstruction, b), inputs, batch_size)
+
+
+#: Per-feature errors from (reconstruction, input), whose per-sample mean/sum is the score.
+_ERROR_MAPS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "mse": lambda r, x: (r.float() - x.float()).square(),
+    "sse": lambda r, x: (r.float() - x.float()).square(),
+    "mae": lambda r, x: (r.float() - x.float()).abs(),
+}
+
+
+def error_maps(
+    model: Autoencoder, data: Tensor | DeviceDataset, *, score: str = "mse", batch_size: int = 1000
+) -> Tensor:
+    """Per-feature (per-pixel) reconstruction errors, shaped like the inputs ``(N, *input_shape)``.
+
+    Squared errors for ``mse`` / ``sse``, absolute errors for ``mae``: their per-sample mean
+    (``mse``, ``mae``) or sum (``sse``) is :func:`reconstruction_errors`. Draw them with
+    :func:`aezoo.plots.error_heatmap`.
+
+    >>> import aezoo, torch
+    >>> error_maps(aezoo.create("linear"), torch.rand(5, 1, 28, 28)).shape
+    torch.Size([5, 1, 28, 28])
+    """
+    _score_fn(score)
+    fn = _ERROR_MAPS[score]
+    inputs = _inputs(model, data)
+    with _eval_mode(model):
+        return _batched(lambda b: fn(model(b).reconstruction, b), inputs, batch_size)
+
+
 def roc_auc(scores: Tensor, labels: Tensor) -> float:
     """Area under the ROC curve of ``scores`` for binary ``labels`` (1/True = positive).
 
@@ -162,8 +211,20 @@ class AnomalyDetector:
     """Flags inputs the model reconstructs badly: per-sample error above a calibrated threshold.
 
     Build one with :meth:`fit` on normal data (a validation split the model was not trained
-    on): the threshold is the ``quantile`` of their errors, so about ``1 - quantile`` of normal
-    inputs are flagged (the false-positive rate).
+    on). The threshold is a quantile of their errors, chosen one of three ways:
+
+    * ``quantile=q``: about ``1 - q`` of normal inputs are flagged;
+    * ``target_fpr=f``: the same said the other way, ``q = 1 - f`` (the false-positive rate);
+    * ``contamination=c``: the calibration data hold about a fraction ``c`` of anomalies
+      (PyOD's convention), so the top ``c`` of its scores are flagged: ``q = 1 - c``.
+
+    The calibration scores are kept, so the threshold can be moved later without the data
+    (:meth:`set_threshold`) and any score can be read against them: :meth:`normalized_score`
+    (the fraction of normal scores below it, in [0, 1]) and :meth:`p_value` (the conformal
+    p-value). :meth:`error_map` gives the per-feature errors behind a score. :meth:`save` into
+    the model's directory writes ``detector.json`` there, which travels with the model through
+    ``aezoo bundle`` and ``aezoo publish``; :meth:`load` takes that directory (or
+    ``hf-hub:ORG/NAME@REV``) back.
 
     >>> import aezoo, torch
     >>> detector = AnomalyDetector.fit(aezoo.create("linear"), torch.rand(200, 1, 28, 28), quantile=0.95)
@@ -174,28 +235,40 @@ class AnomalyDetector:
     def __init__(
         self,
         model: Autoencoder,
-        threshold: float,
+        threshold: float | None = None,
         *,
-        quantile: float,
+        quantile: float | None = None,
         score: str = "mse",
         model_ref: str | None = None,
         n_calibration: int = 0,
         batch_size: int = 1000,
+        calibration_scores: Tensor | None = None,
+        rule: tuple[str, float] | None = None,
     ) -> None:
         _score_fn(score)
+        _check_batch_size(batch_size)
         self.model = model
-        self.threshold = float(threshold)
-        self.quantile = float(quantile)
+        self.threshold = None if threshold is None else float(threshold)  # None: not calibrated yet
+        self.quantile = None if quantile is None else float(quantile)
+        self.rule = rule or (("quantile", self.quantile) if self.quantile is not None else None)
         self.score_name = score
         self.model_ref = model_ref  # how to load the model again (a directory, name or hf-hub: ref)
         self.n_calibration = int(n_calibration)
         self.batch_size = batch_size
+        # sorted calibration scores (float64, CPU): the reference for normalized scores and p-values
+        self.calibration_scores = None if calibration_scores is None else calibration_scores.double().cpu().sort()[0]
 
     def __repr__(self) -> str:
+        rule = f"{self.rule[0]}={self.rule[1]}, " if self.rule else ""
+        state = f"{rule}threshold={self.threshold:.6g}" if self.threshold is not None else "uncalibrated"
         return (
-            f"AnomalyDetector(model={self.model_ref or self.model.architecture!r}, score={self.score_name!r}, "
-            f"quantile={self.quantile}, threshold={self.threshold:.6g})"
+            f"AnomalyDetector(model={self.model_ref or self.model.architecture!r}, score={self.score_name!r}, {state})"
         )
+
+    @property
+    def is_calibrated(self) -> bool:
+        """Whether a threshold has been set (by :meth:`fit`, :meth:`calibrate` or :meth:`load`)."""
+        return self.threshold is not None
 
     @classmethod
     def fit(
@@ -205,25 +278,63 @@ class AnomalyDetector:
         *,
         quantile: float | None = None,
         target_fpr: float | None = None,
+        contamination: float | None = None,
         score: str = "mse",
         model_ref: str | None = None,
         batch_size: int = 1000,
     ) -> AnomalyDetector:
-        """Calibrate the threshold on ``normal_data``: the ``quantile`` (default 0.99) of its scores.
+        """Calibrate on ``normal_data``: the threshold is a quantile of its scores (default 0.99).
 
-        ``target_fpr`` is the same choice said the other way: ``quantile = 1 - target_fpr``. The
-        threshold is the ``ceil(quantile * n)``-th smallest score, so at most ``1 - quantile`` of
-        the calibration samples lie above it; that needs ``n >= 1 / (1 - quantile)`` samples.
-        ``model_ref`` is stored by :meth:`save` so :meth:`load` can find the model again.
+        Give at most one of ``quantile``, ``target_fpr`` (``quantile = 1 - target_fpr``) and
+        ``contamination`` (the expected fraction of anomalies in ``normal_data``, in (0, 0.5];
+        ``quantile = 1 - contamination``). The threshold is the ``ceil(quantile * n)``-th
+        smallest score, so at most ``1 - quantile`` of the calibration samples lie above it; that
+        needs ``n >= 1 / (1 - quantile)`` samples. ``model_ref`` is stored by :meth:`save` so
+        :meth:`load` can find the model again.
 
         >>> import aezoo, torch
         >>> AnomalyDetector.fit(aezoo.create("linear"), torch.rand(100, 1, 28, 28), target_fpr=0.05).quantile
         0.95
         """
-        q = _resolve_quantile(quantile, target_fpr)
-        detector = cls(model, math.nan, quantile=q, score=score, model_ref=model_ref, batch_size=batch_size)
-        scores = detector.score(normal_data).double().cpu()
-        n = scores.numel()
+        detector = cls(model, score=score, model_ref=model_ref, batch_size=batch_size)
+        return detector.calibrate(normal_data, quantile=quantile, target_fpr=target_fpr, contamination=contamination)
+
+    def calibrate(
+        self,
+        normal_data: Tensor | DeviceDataset,
+        *,
+        quantile: float | None = None,
+        target_fpr: float | None = None,
+        contamination: float | None = None,
+    ) -> AnomalyDetector:
+        """Score ``normal_data``, keep the scores and set the threshold (see :meth:`fit`); returns ``self``."""
+        rule = _threshold_rule(quantile, target_fpr, contamination)  # check before the model runs
+        scores = self.score(normal_data).double().cpu()
+        if scores.numel() == 0:
+            raise InputError("the calibration data are empty; give at least one normal sample per 1 - quantile")
+        self.calibration_scores = scores.sort()[0]
+        self.n_calibration = scores.numel()
+        return self.set_threshold(**{rule[0]: rule[1]})
+
+    def set_threshold(
+        self,
+        *,
+        quantile: float | None = None,
+        target_fpr: float | None = None,
+        contamination: float | None = None,
+    ) -> AnomalyDetector:
+        """Move the threshold to another quantile of the kept calibration scores; returns ``self``.
+
+        >>> import aezoo, torch
+        >>> d = AnomalyDetector.fit(aezoo.create("linear"), torch.rand(100, 1, 28, 28), quantile=0.9)
+        >>> d.set_threshold(contamination=0.05).quantile
+        0.95
+        """
+        rule = _threshold_rule(quantile, target_fpr, contamination)
+        calib = self._calibration("set a threshold")
+        q = 1 - rule[1] if rule[0] != "quantile" else rule[1]
+        q = round(float(q), 12)  # 1 - 0.05 is 0.95, not 0.9500000000000001
+        n = self.n_calibration
         needed = math.ceil(1 / (1 - q) - 1e-9)
         if n < needed:
             raise InputError(
@@ -232,26 +343,56 @@ class AnomalyDetector:
                 f"(with {n} samples: quantile <= {1 - 1 / max(n, 1):.4g})"
             )
         k = max(math.ceil(q * n - 1e-9), 1)  # at most n - k = floor(n(1-q)) samples above it
-        detector.threshold = float(scores.sort().values[k - 1])
-        if not math.isfinite(detector.threshold):
+        threshold = float(_order_statistic(calib, n, k))
+        if not math.isfinite(threshold):
             raise InputError(
                 f"the model's reconstruction errors on the normal data are not finite (threshold "
-                f"{detector.threshold!r}); the model's weights or the data hold NaN or infinite values"
+                f"{threshold!r}); the model's weights or the data hold NaN or infinite values"
             )
-        detector.n_calibration = n
-        return detector
+        self.threshold = threshold
+        self.quantile, self.rule = q, rule
+        return self
 
+    # ------------------------------------------------------------------ scores
     def score(self, x: Tensor | DeviceDataset) -> Tensor:
         """Per-sample reconstruction errors ``(N,)`` (float32, on the model's device)."""
-        inputs = _inputs(self.model, x)
-        fn = _score_fn(self.score_name)
-        with _eval_mode(self.model):
-            return _batched(lambda b: fn(self.model(b).reconstruction, b), inputs, self.batch_size)
+        return reconstruction_errors(self.model, x, score=self.score_name, batch_size=self.batch_size)
+
+    def normalized_score(self, x: Tensor | DeviceDataset) -> Tensor:
+        """Scores in [0, 1]: the fraction of calibration scores below each one (ties count half).
+
+        0.5 is a typical normal input, the threshold sits near ``quantile``, and 1.0 means worse
+        than every normal input seen. ``(N,)`` float64 on the CPU.
+        """
+        calib = self._calibration("normalize scores")
+        s = self.score(x).double().cpu()
+        below = torch.searchsorted(calib, s, right=False).double()
+        at_or_below = torch.searchsorted(calib, s, right=True).double()
+        return (below + at_or_below) / (2 * calib.numel())
+
+    def p_value(self, x: Tensor | DeviceDataset) -> Tensor:
+        """Conformal p-values ``(1 + #{calibration scores >= s}) / (n + 1)``, ``(N,)`` float64 on the CPU.
+
+        Under the hypothesis that ``x`` is normal (exchangeable with the calibration data), the
+        chance of a p-value <= a is at most a: flag ``p_value(x) <= 0.01`` for a 1 % false-positive
+        rate, or feed the p-values to a multiple-testing procedure (Benjamini-Hochberg).
+        """
+        calib = self._calibration("compute p-values")
+        s = self.score(x).double().cpu()
+        at_least = calib.numel() - torch.searchsorted(calib, s, right=False)
+        return (1 + at_least.double()) / (calib.numel() + 1)
+
+    def error_map(self, x: Tensor | DeviceDataset) -> Tensor:
+        """The per-feature errors behind :meth:`score`, shaped like the input ``(N, *input_shape)``."""
+        return error_maps(self.model, x, score=self.score_name, batch_size=self.batch_size)
 
     def predict(self, x: Tensor | DeviceDataset) -> Tensor:
         """``True`` where a sample is anomalous: its score lies above the threshold."""
-        self._check_fitted()
-        return self.score(x) > self.threshold
+        return self.flag(self.score(x))
+
+    def flag(self, scores: Tensor) -> Tensor:
+        """``True`` where precomputed ``scores`` (from :meth:`score`) lie above the threshold."""
+        return torch.as_tensor(scores) > self._threshold("flag scores")
 
     def _check_fitted(self) -> None:
         # A NaN threshold compares False with every score: it would answer "all normal".
@@ -269,12 +410,12 @@ class AnomalyDetector:
         rate achieved on the normal samples), ``accuracy``, with ``threshold``, ``n`` and
         ``n_anomalous``. Precision is 0 when nothing is flagged.
         """
-        self._check_fitted()
+        threshold = self._threshold("evaluate at a threshold")
         scores = self.score(x).cpu()
         y = torch.as_tensor(labels).detach().flatten().cpu().bool()
         if y.numel() != scores.numel():
             raise InputError(f"got {scores.numel()} samples but {y.numel()} labels; give one label per sample")
-        pred = scores > self.threshold
+        pred = scores > threshold
         tp, fp = int((pred & y).sum()), int((pred & ~y).sum())
         fn, tn = int((~pred & y).sum()), int((~pred & ~y).sum())
         precision = tp / (tp + fp) if tp + fp else 0.0
@@ -286,15 +427,35 @@ class AnomalyDetector:
             "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
             "fpr": fp / (fp + tn) if fp + tn else 0.0,
             "accuracy": (tp + tn) / len(y),
-            "threshold": self.threshold,
+            "threshold": threshold,
             "n": len(y),
             "n_anomalous": tp + fn,
         }
 
+    def _threshold(self, what: str) -> float:
+        # A NaN threshold compares False with every score: it would answer "all normal".
+        if self.threshold is None or not math.isfinite(self.threshold):
+            raise InputError(
+                f"cannot {what}: the detector is not fitted (not calibrated); call "
+                "detector.calibrate(normal_data, quantile=0.99) or use AnomalyDetector.fit(model, normal_data)"
+            )
+        return self.threshold
+
+    def _calibration(self, what: str) -> Tensor:
+        if self.calibration_scores is None or self.calibration_scores.numel() == 0:
+            raise InputError(
+                f"cannot {what}: the detector holds no calibration scores; call detector.calibrate(normal_data, "
+                "quantile=0.99) (detectors saved by aezoo < 0.2 kept only their threshold: calibrate them again)"
+            )
+        return self.calibration_scores
+
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
+        """The detector as JSON-ready data (what :meth:`save` writes)."""
         from ._version import __version__
 
+        threshold = self._threshold("save")
+        calib = self._calibration("save")
         return {
             "aezoo_version": __version__,
             "format": _DETECTOR_FORMAT,
@@ -303,51 +464,137 @@ class AnomalyDetector:
             "architecture": self.model.architecture,
             "n_calibration": self.n_calibration,
             "quantile": self.quantile,
+            "rule": {self.rule[0]: self.rule[1]} if self.rule else None,
             "score": self.score_name,
-            "threshold": self.threshold,
+            "threshold": threshold,
+            "calibration_scores": _kept_scores(calib).tolist(),
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write the detector as JSON (threshold, quantile, score, model reference); returns the path.
+        """Write the detector as JSON; returns the file written.
 
-        The weights are not copied: the model is found again through ``model_ref``.
+        ``path`` is a ``.json`` file, or a model directory (one holding ``config.json``): the
+        detector is then written there as ``detector.json``, refers to the model beside it and
+        travels with it (``aezoo bundle``, ``aezoo publish``, ``AnomalyDetector.load(directory)``).
+        The model must be the one saved in that directory. Elsewhere the weights are not copied:
+        the model is found again through ``model_ref``.
         """
-        from .serialization import atomic_write
+        from .serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, sha256_file
 
         path = Path(path)
+        data = self.to_dict()
+        if path.is_dir():
+            if not (path / CONFIG_NAME).is_file():
+                raise InputError(
+                    f"{path} is a directory but not a model directory (no {CONFIG_NAME}); give a .json file "
+                    "path or the directory the model was saved in"
+                )
+            _check_same_weights(self.model, path / WEIGHTS_NAME)
+            data["model"] = _SAME_FOLDER
+            data["model_sha256"] = sha256_file(path / WEIGHTS_NAME)
+            path = path / DETECTOR_NAME
         with atomic_write(path, "w") as f:
-            f.write(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+            f.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
         path.chmod(0o644)
         return path
 
     @classmethod
     def load(cls, path: str | Path, model: Autoencoder | None = None, *, device: str | None = None) -> AnomalyDetector:
-        """Read a detector written by :meth:`save`; the model is ``model`` or ``aezoo.load(model_ref)``."""
+        """Read a detector written by :meth:`save`, with its model.
+
+        ``path`` is the detector's JSON file, a model directory holding ``detector.json``, or a
+        Hub repository ``"hf-hub:ORG/NAME@REV"`` published with one. The model is ``model``, else
+        the one in that directory / repository, else ``aezoo.load(model_ref)``.
+
+        >>> detector = AnomalyDetector.load("runs/conv")  # doctest: +SKIP
+        """
+        text = str(path)
+        hub_ref = text if text.startswith(HF_HUB_PREFIX) else None
+        if hub_ref is not None:
+            from .hub import pull
+
+            folder = pull(text[len(HF_HUB_PREFIX) :])
+            path = folder / DETECTOR_NAME
+            if not path.is_file():
+                raise InputError(
+                    f"{text} holds no {DETECTOR_NAME}; fit a detector on the model, save it into the model's "
+                    "directory (detector.save(DIR) or `aezoo detect ... --save-to-model`) and publish again"
+                )
         path = Path(path)
-        data = read_json(
-            path, error=ConfigError, fix="give a detector file written by detector.save() or aezoo detect --out"
-        )
-        if not isinstance(data, Mapping) or data.get("kind") != _DETECTOR_KIND:
-            raise ConfigError(f'{path} is not an aezoo anomaly detector (no "kind": {_DETECTOR_KIND!r})')
-        if data.get("format") != _DETECTOR_FORMAT:
-            raise ConfigError(
-                f"{path} has detector format {data.get('format')!r}; this aezoo reads format {_DETECTOR_FORMAT}. "
-                "Upgrade aezoo or calibrate the detector again"
-            )
-        fields = _detector_fields(data, path)
+        if path.is_dir():
+            if not (path / DETECTOR_NAME).is_file():
+                raise InputError(
+                    f"{path} holds no {DETECTOR_NAME}; fit one with `aezoo detect {path} --dataset NORMAL "
+                    "--save-to-model` or AnomalyDetector.fit(...).save(directory)"
+                )
+            path = path / DETECTOR_NAME
+        data = _read_detector(path)
         ref = data.get("model")
-        if ref is not None and not isinstance(ref, str):
-            raise ConfigError(f'{path}: "model" must be a model reference (a string), got {ref!r}')
-        if model is None:
+        if ref == _SAME_FOLDER:
+            model = model if model is not None else _load_model(hub_ref or str(path.parent), device)
+            _check_model_sha256(path, data)
+            ref = hub_ref or str(path.parent.resolve())
+        elif model is None:
             if not ref:
                 raise InputError(
                     f"{path} names no model (it was fitted without model_ref); pass the model: "
                     "AnomalyDetector.load(path, model)"
                 )
-            from .loading import load
+            model = _load_model(str(ref), device)
+        rule = data.get("rule") or {"quantile": data["quantile"]}
+        ((rule_name, rule_value),) = rule.items()
+        calib = data.get("calibration_scores")
+        return cls(
+            model,
+            data["threshold"],
+            quantile=data["quantile"],
+            score=data["score"],
+            model_ref=ref,
+            n_calibration=data.get("n_calibration", 0),
+            calibration_scores=torch.tensor(calib, dtype=torch.float64) if calib else None,
+            rule=(str(rule_name), float(rule_value)),
+        )
 
-            model = load(ref, device=device)
-        return cls(model, model_ref=ref, **fields)
+
+#: The file a detector is stored in inside its model's directory.
+DETECTOR_NAME = "detector.json"
+_SAME_FOLDER = "."  # detector.json's "model" when the model is the one in the same directory
+_MAX_KEPT_SCORES = 10_000  # calibration scores stored in the JSON (order statistics beyond that)
+
+
+def _kept_scores(calib: Tensor) -> Tensor:
+    """All calibration scores, or ``_MAX_KEPT_SCORES`` evenly spaced order statistics of many more."""
+    if calib.numel() <= _MAX_KEPT_SCORES:
+        return calib
+    index = torch.linspace(0, calib.numel() - 1, _MAX_KEPT_SCORES).round().long()
+    return calib[index]
+
+
+def _order_statistic(calib: Tensor, n: int, k: int) -> float:
+    """The ``k``-th smallest of ``n`` scores, from all of them or from the kept order statistics."""
+    if calib.numel() == n:
+        return float(calib[k - 1])
+    return float(calib[round((k - 1) / max(n - 1, 1) * (calib.numel() - 1))])
+
+
+def _read_detector(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputError(f"detector file {str(path)!r} does not exist; write one with detector.save()")
+    data = read_json(
+        path, error=ConfigError, fix="give a detector file written by detector.save() or aezoo detect --out"
+    )
+    if not isinstance(data, Mapping) or data.get("kind") != _DETECTOR_KIND:
+        raise ConfigError(f'{path} is not an aezoo anomaly detector (no "kind": {_DETECTOR_KIND!r})')
+    if data.get("format") not in _READABLE_FORMATS:
+        raise ConfigError(
+            f"{path} has detector format {data.get('format')!r}; this aezoo reads formats "
+            f"{', '.join(map(str, _READABLE_FORMATS))}. Upgrade aezoo or calibrate the detector again"
+        )
+    ref = data.get("model")
+    if ref is not None and not isinstance(ref, str):
+        raise ConfigError(f'{path}: "model" must be a model reference (a string), got {ref!r}')
+    _detector_fields(data, path)
+    return dict(data)
 
 
 def _detector_fields(data: Mapping[str, Any], path: Path) -> dict[str, Any]:
@@ -375,6 +622,35 @@ def _detector_fields(data: Mapping[str, Any], path: Path) -> dict[str, Any]:
     }
 
 
+def _load_model(ref: str, device: str | None) -> Autoencoder:
+    return load(ref, device=device)
+
+
+def _check_model_sha256(path: Path, data: Mapping[str, Any]) -> None:
+    """A detector stored with its model must sit beside the weights it was calibrated on."""
+    from .serialization import WEIGHTS_NAME, sha256_file
+
+    want = data.get("model_sha256")
+    weights = path.parent / WEIGHTS_NAME
+    if want and weights.is_file() and sha256_file(weights) != want:
+        raise InputError(
+            f"{path} was calibrated on other weights than {weights} (sha256 differs): the model was retrained "
+            "or replaced. Calibrate the detector again on this model (`aezoo detect ... --save-to-model`)"
+        )
+
+
+def _check_same_weights(model: Autoencoder, weights: Path) -> None:
+    from safetensors.torch import load_file
+
+    saved = load_file(weights) if weights.is_file() else {}
+    mine = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if saved.keys() != mine.keys() or any(not torch.equal(saved[k], mine[k]) for k in mine):
+        raise InputError(
+            f"the detector's model is not the one saved in {weights.parent}; save it there first "
+            "(model.save_pretrained(directory)) or save the detector to a .json file"
+        )
+
+
 def _score_fn(name: str) -> Callable[[Tensor, Tensor], Tensor]:
     if name not in SCORES:
         from .errors import unknown_name
@@ -383,16 +659,27 @@ def _score_fn(name: str) -> Callable[[Tensor, Tensor], Tensor]:
     return SCORES[name]
 
 
-def _resolve_quantile(quantile: float | None, target_fpr: float | None) -> float:
-    if quantile is not None and target_fpr is not None:
+def _threshold_rule(quantile: float | None, target_fpr: float | None, contamination: float | None) -> tuple[str, float]:
+    """The one threshold rule given, checked: ``("quantile" | "target_fpr" | "contamination", value)``."""
+    given = {
+        k: v
+        for k, v in (("quantile", quantile), ("target_fpr", target_fpr), ("contamination", contamination))
+        if v is not None
+    }
+    if len(given) > 1:
+        listed = " and ".join(f"{k}={v!r}" for k, v in given.items())
+        raise InputError(f"give one of quantile, target_fpr or contamination, not {listed} (quantile = 1 - the others)")
+    name, value = next(iter(given.items())) if given else ("quantile", 0.99)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"{name} must be a number, got {value!r}")
+    if name == "contamination" and not 0.0 < value <= 0.5:
         raise InputError(
-            f"give quantile ({quantile!r}) or target_fpr ({target_fpr!r}), not both: quantile = 1 - target_fpr"
+            f"contamination={value!r} must lie in (0, 0.5]: it is the expected fraction of anomalies in the "
+            "calibration data (e.g. contamination=0.05)"
         )
-    q = 0.99 if quantile is None and target_fpr is None else quantile if quantile is not None else 1 - target_fpr
-    if not 0.0 < q < 1.0:
-        which = f"quantile={quantile!r}" if quantile is not None else f"target_fpr={target_fpr!r}"
-        raise InputError(f"{which} must lie strictly between 0 and 1 (e.g. quantile=0.99, target_fpr=0.01)")
-    return round(float(q), 12)  # 1 - 0.05 is 0.95, not 0.9500000000000001
+    if not 0.0 < value < 1.0:
+        raise InputError(f"{name}={value!r} must lie strictly between 0 and 1 (e.g. quantile=0.99, target_fpr=0.01)")
+    return name, float(value)
 
 
 # ----------------------------------------------------------------------------- denoising

@@ -210,6 +210,19 @@ def _body(
         "",
         f"or `aezoo pull {repo_id}@REVISION` to fetch it into the Hugging Face cache.",
     ]
+    if "detector.json" in files:  # written by AnomalyDetector.save(model_dir) / `aezoo detect --save-to-model`
+        lines += [
+            "",
+            "## Anomaly detector",
+            "",
+            "`detector.json` holds an anomaly detector calibrated on this model (threshold, rule and the",
+            "calibration scores behind its p-values):",
+            "",
+            "```python",
+            f'detector = aezoo.AnomalyDetector.load("hf-hub:{repo_id}@REVISION")',
+            "flags, p = detector.predict(x), detector.p_value(x)",
+            "```",
+        ]
     if sha256:
         lines += ["", f"sha256 of `model.safetensors`: `{sha256}` (aezoo checks it when a pretrained entry pins it)."]
     return "\n".join(lines) + "\n"

@@ -59,7 +59,7 @@ __all__ = [
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 _REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 #: Files copied from a model directory into the published repo besides the weights and config.
-EXTRA_FILES = ("metrics.json", "history.json", "history.csv", "training.json", "eval.json")
+EXTRA_FILES = ("metrics.json", "history.json", "history.csv", "training.json", "eval.json", "detector.json")
 _EXTRA_DIRS = ("figures", "plots")
 _FIX = (
     "go online and run `aezoo pull {spec}` once (the cache then serves offline loads), unset "

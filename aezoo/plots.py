@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .data import DeviceDataset
     from .models.base import Autoencoder
 
-__all__ = ["denoising_grid", "latent_map", "loss_curve", "reconstruction_grid", "sample_grid"]
+__all__ = ["denoising_grid", "error_heatmap", "latent_map", "loss_curve", "reconstruction_grid", "sample_grid"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -233,7 +233,7 @@ def _image_rows(rows: Sequence[Tensor], path: str | Path, labels: Sequence[str],
     lo = min(float(f.min()) for f in flat)
     hi = max(float(f.max()) for f in flat)
     fig = _figure(figsize=(8, 1.2 + 1.6 * len(flat)))
-    for i, (f, label) in enumerate(zip(flat, labels)):
+    for i, (f, label) in enumerate(zip(flat, labels, strict=True)):
         ax = fig.add_subplot(len(flat), 1, i + 1)
         im = ax.imshow(f.numpy(), aspect="auto", interpolation="nearest", cmap="viridis", vmin=lo, vmax=hi)
         ax.set_ylabel(label)
@@ -297,6 +297,106 @@ def denoising_grid(
         denoised = model(noisy).reconstruction
     rows = [_to_display(model, r) for r in (x, noisy, denoised)]
     return _image_rows(rows, path, ["clean", "corrupted", "denoised"], f"{model.architecture}: denoising")
+
+
+def error_heatmap(
+    model: Autoencoder,
+    x: Tensor | DeviceDataset,
+    errors: Tensor,
+    path: str | Path,
+    *,
+    scores: Tensor | None = None,
+    flagged: Tensor | None = None,
+    n: int = 8,
+) -> Path:
+    """Draw where the model fails to reconstruct: inputs, reconstructions and per-pixel error maps.
+
+    ``errors`` are per-feature errors shaped like the inputs (``AnomalyDetector.error_map`` or
+    :func:`aezoo.applications.error_maps`); the first ``n`` samples are drawn. Images give three
+    rows (input, reconstruction, error heat-map on one colour scale, channels summed); feature
+    vectors (tabular data) give three heat-maps, samples by features. ``scores`` label each
+    sample, and ``flagged`` (booleans) marks the anomalous ones in red.
+
+    >>> import aezoo, tempfile, os
+    >>> from aezoo.applications import error_maps
+    >>> model, x = aezoo.create("linear"), torch.rand(4, 1, 28, 28)
+    >>> error_heatmap(model, x, error_maps(model, x), os.path.join(tempfile.mkdtemp(), "e.png")).name
+    'e.png'
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InputError(f"n must be a positive integer, got {n!r}")
+    x = _inputs(model, x, n).to(model.device)
+    errors = torch.as_tensor(errors).detach()[: len(x)].float().cpu()
+    if errors.shape != x.shape:
+        raise InputError(
+            f"errors must have the inputs' shape {tuple(x.shape)} (one per feature of each drawn sample), "
+            f"got {tuple(errors.shape)}; compute them with detector.error_map(x)"
+        )
+    if len(x) == 0:
+        raise InputError("nothing to draw: the inputs are empty")
+    with _EvalMode(model):
+        recon = model(x).reconstruction
+    shown = [_to_display(model, x).cpu(), _to_display(model, recon).cpu()]
+    labels = [
+        f"{float(scores[i]):.3g}" + (" !" if flagged is not None and bool(flagged[i]) else "")
+        if scores is not None
+        else ""
+        for i in range(len(x))
+    ]
+    red = [flagged is not None and bool(flagged[i]) for i in range(len(x))]
+    shape = tuple(x.shape[1:])
+    if _is_image(shape) or len(shape) == 2:
+        return _image_heatmap(shown, errors, labels, red, path, model.architecture)
+    return _feature_heatmap(shown, errors, labels, path, model.architecture)
+
+
+def _image_heatmap(
+    shown: Sequence[Tensor], errors: Tensor, labels: Sequence[str], red: Sequence[bool], path: str | Path, arch: str
+) -> Path:
+    n = len(errors)
+    emap = errors.reshape(n, -1, *errors.shape[-2:]).sum(1)  # channels summed: (n, H, W)
+    vmax = max(float(emap.max()), 1e-12)
+    fig = _figure(figsize=(1.6 * n + 1.2, 5.2))
+    grid = fig.add_gridspec(3, n + 1, width_ratios=[1] * n + [0.08])
+    for i in range(n):
+        for row, (img, cmap) in enumerate(((shown[0][i], "gray"), (shown[1][i], "gray"), (emap[i], "inferno"))):
+            ax = fig.add_subplot(grid[row, i])
+            if row < 2:
+                pic = img.clamp(0.0, 1.0)
+                pic = pic.permute(1, 2, 0) if pic.dim() == 3 and pic.shape[0] == 3 else pic.reshape(pic.shape[-2:])
+                im = ax.imshow(pic.numpy(), cmap=cmap, vmin=0.0, vmax=1.0)
+            else:
+                im = ax.imshow(img.numpy(), cmap=cmap, vmin=0.0, vmax=vmax)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0 and labels[i]:
+                ax.set_title(labels[i], fontsize=8, color="red" if red[i] else "black")
+            if i == 0:
+                ax.set_ylabel(("input", "reconstruction", "error")[row], fontsize=8)
+        if i == n - 1:
+            fig.colorbar(im, cax=fig.add_subplot(grid[2, n]))
+    fig.suptitle(f"{arch}: reconstruction error per pixel" + (" (title: score, ! = anomalous)" if any(labels) else ""))
+    return _save_figure(fig, path)
+
+
+def _feature_heatmap(
+    shown: Sequence[Tensor], errors: Tensor, labels: Sequence[str], path: str | Path, arch: str
+) -> Path:
+    flat = [t.detach().float().flatten(1) for t in (*shown, errors)]
+    lo, hi = min(float(f.min()) for f in flat[:2]), max(float(f.max()) for f in flat[:2])
+    fig = _figure(figsize=(8, 1.5 + 0.25 * len(errors) * 3 + 1.5))
+    for i, (f, name) in enumerate(zip(flat, ("input", "reconstruction", "error"), strict=True)):
+        ax = fig.add_subplot(3, 1, i + 1)
+        cmap, vmin, vmax = ("inferno", 0.0, max(float(f.max()), 1e-12)) if i == 2 else ("viridis", lo, hi)
+        im = ax.imshow(f.numpy(), aspect="auto", interpolation="nearest", cmap=cmap, vmin=vmin, vmax=vmax)
+        ax.set_ylabel(name)
+        ax.set_yticks(range(len(f)), labels if any(labels) else [str(j) for j in range(len(f))], fontsize=7)
+        ax.set_xlabel("feature" if i == 2 else "")
+        fig.colorbar(im, ax=ax)
+    fig.suptitle(
+        f"{arch}: reconstruction error per feature (rows: samples" + (", labelled by score)" if any(labels) else ")")
+    )
+    return _save_figure(fig, path)
 
 
 def _encode_all(model: Autoencoder, x: Tensor, batch_size: int = 1000) -> Tensor:

@@ -50,7 +50,9 @@ def test_roc_auc_by_hand_with_ties() -> None:
     assert roc_auc(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([True, False, False])) == 0.0
     assert roc_auc(torch.ones(4), torch.tensor([0, 1, 0, 1])) == 0.5
     s, y = torch.tensor([0.3, 0.3, 0.5, 0.1, 0.5, 0.9]), torch.tensor([1, 0, 1, 0, 0, 1])
-    pairs = [(a > b) + 0.5 * (a == b) for a, la in zip(s, y) if la for b, lb in zip(s, y) if not lb]
+    pairs = [
+        (a > b) + 0.5 * (a == b) for a, la in zip(s, y, strict=True) if la for b, lb in zip(s, y, strict=True) if not lb
+    ]
     assert roc_auc(s, y) == pytest.approx(float(sum(pairs)) / len(pairs))
     with pytest.raises(InputError, match="both classes"):
         roc_auc(torch.rand(3), torch.zeros(3))
@@ -118,7 +120,7 @@ def test_detector_load_by_model_reference_and_its_errors(tmp_path: Path) -> None
 
     with pytest.raises(InputError, match="at least 100 normal samples, got 50"):
         AnomalyDetector.fit(model, data, quantile=0.99)
-    with pytest.raises(InputError, match="not both"):
+    with pytest.raises(InputError, match=r"give one of quantile, target_fpr or contamination, not quantile=0\.9 and"):
         AnomalyDetector.fit(model, data, quantile=0.9, target_fpr=0.1)
     with pytest.raises(InputError, match="strictly between 0 and 1"):
         AnomalyDetector.fit(model, data, quantile=1.0)

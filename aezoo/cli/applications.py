@@ -131,6 +131,11 @@ def _write_codes(out: Path, codes: Tensor, labels: Tensor | None) -> list[Path]:
 @click.command("detect")
 @click.argument("model", metavar="MODEL_OR_DIR")
 @data_options
+@click.option(
+    "--calibrate-dataset",
+    default=None,
+    help="Normal data to set the threshold on, when not --dataset (e.g. normal.csv beside new.csv).",
+)
 @click.option("--calibrate-split", default="train", show_default=True, help="Normal data to set the threshold on.")
 @click.option(
     "--calibrate-limit", type=click.IntRange(min=1), default=None, help="Calibrate on the first N normal samples."
@@ -139,10 +144,16 @@ def _write_codes(out: Path, codes: Tensor, labels: Tensor | None) -> list[Path]:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Score the first N samples of --split only.")
 @click.option(
     "--quantile",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=0.99,
-    show_default=True,
-    help="Threshold = this quantile of the normal errors (false-positive rate about 1 - quantile).",
+    type=float,
+    default=None,
+    help="Threshold = this quantile of the normal errors (false-positive rate about 1 - quantile). Default 0.99.",
+)
+@click.option("--target-fpr", type=float, default=None, help="The false-positive rate to aim for: quantile = 1 - FPR.")
+@click.option(
+    "--contamination",
+    type=float,
+    default=None,
+    help="Expected fraction of anomalies in the calibration data, in (0, 0.5]: its top fraction is flagged.",
 )
 @click.option("--score", default="mse", show_default=True, help="Per-sample error: mse, mae or sse.")
 @click.option(
@@ -150,6 +161,32 @@ def _write_codes(out: Path, codes: Tensor, labels: Tensor | None) -> list[Path]:
     type=int,
     default=None,
     help="Treat this label as anomalous and the rest as normal: calibrate on the rest, report AUC/precision/recall.",
+)
+@click.option(
+    "--use-saved",
+    is_flag=True,
+    help="Use the detector stored with the model (its detector.json) instead of calibrating; "
+    "--quantile/--target-fpr/--contamination then move its threshold.",
+)
+@click.option(
+    "--save-to-model",
+    is_flag=True,
+    help="Store the detector as detector.json in MODEL_OR_DIR (a directory): it travels with the model "
+    "(aezoo bundle, publish) and --use-saved finds it.",
+)
+@click.option("--heatmap", type=click.Path(dir_okay=False), default=None, help="PNG of per-pixel error maps.")
+@click.option(
+    "--heatmap-n",
+    type=click.IntRange(min=1, max=64),
+    default=8,
+    show_default=True,
+    help="Samples in the heat-map: the most anomalous ones of --split.",
+)
+@click.option(
+    "--scores-out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="CSV with one row per sample: score, normalized score, p-value, flagged (and label).",
 )
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None, help="Save the detector as JSON.")
@@ -159,13 +196,21 @@ def detect_cmd(
     model: str,
     dataset: str,
     data_dir: str | None,
+    calibrate_dataset: str | None,
     calibrate_split: str,
     calibrate_limit: int | None,
     split: str,
     limit: int | None,
-    quantile: float,
+    quantile: float | None,
+    target_fpr: float | None,
+    contamination: float | None,
     score: str,
     anomalous_class: int | None,
+    use_saved: bool,
+    save_to_model: bool,
+    heatmap: str | None,
+    heatmap_n: int,
+    scores_out: str | None,
     batch_size: int,
     out: str | None,
     device: str,
@@ -176,36 +221,100 @@ def detect_cmd(
     \b
     aezoo detect runs/conv --dataset mnist --anomalous-class 0 --calibrate-limit 10000
     aezoo detect runs/conv --dataset my-normal.npz --quantile 0.995 --out detector.json
+    aezoo detect runs/mlp --calibrate-dataset normal.csv --dataset new.csv --contamination 0.01 --save-to-model
+    aezoo detect runs/mlp --use-saved --dataset new.csv --heatmap errors.png --scores-out scores.csv
 
     With your own data file both splits are the same file.
     """
     from aezoo.applications import AnomalyDetector
 
-    net = _model(model, device)
-    dev = str(net.device)
-    normal = _data(dataset, calibrate_split, data_dir, dev)
-    if anomalous_class is not None:
-        normal = normal.subset(_labels(normal, "--calibrate-split") != anomalous_class)
-    if calibrate_limit is not None:
-        normal = normal.subset(calibrate_limit)
-    detector = AnomalyDetector.fit(
-        net, normal, quantile=quantile, score=score, model_ref=_model_ref(model), batch_size=batch_size
-    )
-    test = _data(dataset, split, data_dir, dev, limit)
+    rule = {"quantile": quantile, "target_fpr": target_fpr, "contamination": contamination}
+    rule = {k: v for k, v in rule.items() if v is not None}
+    if use_saved:
+        detector = AnomalyDetector.load(_model_ref(model), device=_device(device))
+        detector.batch_size = batch_size
+        if rule:
+            detector.set_threshold(**rule)
+        net = detector.model
+        calibration = f"saved detector ({detector.n_calibration} normal samples)"
+    else:
+        net = _model(model, device)
+        normal = _data(calibrate_dataset or dataset, calibrate_split, data_dir, str(net.device))
+        if anomalous_class is not None:
+            normal = normal.subset(_labels(normal, "--calibrate-split") != anomalous_class)
+        if calibrate_limit is not None:
+            normal = normal.subset(calibrate_limit)
+        detector = AnomalyDetector.fit(
+            net, normal, **rule, score=score, model_ref=_model_ref(model), batch_size=batch_size
+        )
+        calibration = f"{normal.name} ({len(normal)} normal samples)"
+    test = _data(dataset, split, data_dir, str(net.device), limit)
     report: dict[str, Any] = {
-        "calibration": f"{normal.name} ({len(normal)} normal samples)",
-        "quantile": detector.quantile,
+        "calibration": calibration,
+        "rule": f"{detector.rule[0]}={detector.rule[1]}" if detector.rule else None,
         "threshold": detector.threshold,
         "dataset": test.name,
     }
+    scores = detector.score(test).cpu()
+    flagged = detector.flag(scores)
     if anomalous_class is not None:
         report.update(detector.evaluate(test, _labels(test, "--split") == anomalous_class))
     else:
-        flagged = detector.predict(test)
         report.update(n=len(test), flagged=int(flagged.sum()), flagged_fraction=float(flagged.float().mean()))
+    if scores_out is not None:
+        report["scores"] = str(_write_scores(scores_out, detector, test, scores, flagged))
+    if heatmap is not None:
+        report["heatmap"] = str(_draw_heatmap(heatmap, detector, test, scores, flagged, heatmap_n))
+    if save_to_model:
+        if not Path(model).is_dir():
+            from aezoo.errors import InputError
+
+            raise InputError(
+                f"--save-to-model needs a model directory, but {model!r} is not one; save the model first "
+                "(aezoo train ... --out DIR) or write the detector with --out detector.json"
+            )
+        report["saved_with_model"] = str(detector.save(model))
     if out is not None:
         report["saved"] = str(detector.save(out))
     _echo_metrics(report, as_json)
+
+
+def _write_scores(path: str, detector: Any, test: DeviceDataset, scores: Tensor, flagged: Tensor) -> Path:
+    import csv
+    import io
+
+    from aezoo.serialization import atomic_write
+
+    normalized = detector.normalized_score(test).tolist()
+    p_values = detector.p_value(test).tolist()
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(
+        ["index", "score", "normalized_score", "p_value", "flagged", *(["label"] if test.y is not None else [])]
+    )
+    labels = test.y.tolist() if test.y is not None else None
+    for i, (s, ns, p, f) in enumerate(zip(scores.tolist(), normalized, p_values, flagged.tolist(), strict=True)):
+        writer.writerow([i, f"{s:.6g}", f"{ns:.6g}", f"{p:.6g}", int(f), *([labels[i]] if labels is not None else [])])
+    with atomic_write(path, "w") as f:
+        f.write(buf.getvalue())
+    Path(path).chmod(0o644)
+    return Path(path)
+
+
+def _draw_heatmap(path: str, detector: Any, test: DeviceDataset, scores: Tensor, flagged: Tensor, n: int) -> Path:
+    from aezoo import plots
+
+    top = scores.argsort(descending=True)[:n].to(test.x.device)
+    worst = test.subset(top)
+    return plots.error_heatmap(
+        detector.model,
+        worst,
+        detector.error_map(worst),
+        path,
+        scores=scores[top.cpu()],
+        flagged=flagged[top.cpu()],
+        n=n,
+    )
 
 
 def _labels(ds: DeviceDataset, where: str) -> Tensor:
