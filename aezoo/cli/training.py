@@ -59,7 +59,7 @@ from ._common import data_options, device_option, invocation, parse_sets, set_op
     help="Read the data from disk batch by batch (.npy, .safetensors, image folders, built-in datasets) instead "
     "of holding it [default: only when it is larger than $AEZOO_MEMORY_BUDGET or half the available memory].",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output (a bar on a terminal, periodic lines in logs).")
 @click.pass_context
 def train_cmd(
     ctx: click.Context,

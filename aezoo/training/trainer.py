@@ -15,7 +15,6 @@ import dataclasses
 import math
 import os
 import platform
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import seeding
+from .. import progress, seeding
 from ..config import config_to_dict, dumps_json
 from ..data import Dataset, DeviceDataset, StreamedDataset
 from ..errors import AezooError, InputError, TrainingError, WeightsError
@@ -101,7 +100,7 @@ class Trainer:
         self.config = config or TrainConfig()
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.callbacks = list(callbacks)
-        self.progress = progress  # None: show a progress bar when stderr is a terminal
+        self.progress = progress  # False: silent; None/True: a bar on a terminal, plain lines elsewhere
         self.recipe = dict(recipe or {})  # extra keys for config.json's "training" (e.g. the command)
         self.history = History()
         self.should_stop = False
@@ -365,32 +364,25 @@ class Trainer:
 
     # ------------------------------------------------------------------ progress
     def _show_progress(self) -> bool:
-        show = self.progress if self.progress is not None else sys.stderr.isatty()
-        return bool(show) and self.env.is_main
+        return self.env.is_main and progress.enabled(self.progress)
 
     def _bar(self, total: int, state: _RunState) -> Any:
-        from tqdm.auto import tqdm
-
-        return tqdm(
-            total=total,
-            initial=state.step,
-            desc=f"epoch {state.epoch + 1}/{self.config.epochs}",
+        return progress.bar(
+            total,
+            f"epoch {state.epoch + 1}/{self.config.epochs}",
             unit="step",
-            leave=False,
-            dynamic_ncols=True,
-            disable=not self._show_progress(),
+            initial=state.step,
+            enabled=self._show_progress(),
         )
 
     def _print_epoch(self, epoch: int) -> None:
-        if not self._show_progress():
-            return
-        from tqdm.auto import tqdm
-
         h = self.history
         line = f"epoch {epoch}/{self.config.epochs}  train loss {h.last('train'):.5g}"
         if h.last("val") is not None:
             line += f"  val loss {h.last('val'):.5g}"
-        tqdm.write(line + f"  {h.samples_per_s[-1]:,.0f} samples/s  {h.wall_s[-1]:.1f} s")
+        progress.write(
+            line + f"  {h.samples_per_s[-1]:,.0f} samples/s  {h.wall_s[-1]:.1f} s", enabled=self._show_progress()
+        )
 
     # ------------------------------------------------------------------ checkpoints
     def _checkpoint(self, state: _RunState) -> None:
