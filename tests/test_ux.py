@@ -1,0 +1,98 @@
+"""The first hour of a new user (issue 15): data found or refused, progress, timm/Hub habits, cards, pictures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import aezoo
+from aezoo import evaluation, progress
+from aezoo.cli.main import cli
+from aezoo.errors import DataError
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+# ------------------------------------------------------------------------------------------- data
+def test_a_data_root_that_does_not_exist_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        aezoo.load_dataset("mnist", "test", root=tmp_path / "nope")
+    monkeypatch.setenv("AEZOO_DATA", str(tmp_path / "nope-either"))
+    with pytest.raises(DataError, match=r"nope-either.*AEZOO_DATA.*does not exist"):
+        aezoo.load_dataset("mnist", "test")
+    result = run("eval", "linear-mnist", "--data-dir", str(tmp_path / "nope"), "--limit", "10")
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and "does not exist" in result.output
+
+
+def test_the_root_named_is_the_root_read(shared_data_copy: Path, tmp_path: Path) -> None:
+    """Once the cache holds a split, another root must not be served from it silently."""
+    assert len(aezoo.load_dataset("mnist", "test", root=shared_data_copy)) == 10000  # fills the cache
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="not found"):
+        aezoo.load_dataset("mnist", "test", root=empty, download=False)
+    result = run(
+        "train", "linear", "--data-dir", str(empty), "--epochs", "1", "--limit", "64", "--out", str(tmp_path / "r")
+    )
+    assert result.exit_code == 1 and "not found" in result.output and not (tmp_path / "r").exists()
+
+
+# --------------------------------------------------------------------------------------- progress
+def test_progress_prints_plain_lines_when_not_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(progress.INTERVAL_ENV, "0")
+    data = aezoo.DeviceDataset(torch.rand(256, 1, 28, 28), name="toy")
+    aezoo.train("linear", data, epochs=2, batch_size=64)
+    err = capsys.readouterr().err
+    assert "epoch 1/2: 1/4 steps (25%)" in err and "eta" in err  # periodic lines, not a redrawn bar
+    assert "epoch 2/2  train loss" in err  # and one summary per epoch
+    assert "\r" not in err
+    aezoo.train("linear", data, epochs=1, batch_size=64, progress=False)
+    assert capsys.readouterr().err == ""
+    progress.set_enabled(False)
+    try:
+        aezoo.evaluate(aezoo.create("linear"), data, batch_size=16)
+        assert capsys.readouterr().err == ""
+    finally:
+        progress.set_enabled(None)
+    monkeypatch.setenv(progress.INTERVAL_ENV, "1000")  # a short job prints nothing at all
+    aezoo.evaluate(aezoo.create("linear"), data, batch_size=16)
+    assert capsys.readouterr().err == ""
+
+
+def test_pretrain_and_eval_progress_move_per_batch(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(progress.INTERVAL_ENV, "0")
+    cfg = aezoo.LayerwiseConfig(dims=(784, 16), layer_epochs=2, finetune_epochs=0, batch_size=64, device="cpu")
+    aezoo.pretrain(cfg, aezoo.DeviceDataset(torch.rand(256, 1, 28, 28)))
+    err = capsys.readouterr().err
+    assert "stage 1/1 784->16 plain: 1/8 steps" in err and "stage 1/1 784->16 plain: 5/8 steps" in err
+    monkeypatch.setattr(evaluation, "_NLL_BATCH_DRAWS", 256)  # 2 images of 128 draws per NLL batch
+    vae = aezoo.create("vae", latent_dim=4)
+    aezoo.evaluate(vae, aezoo.DeviceDataset(torch.rand(8, 1, 28, 28), name="toy"), nll_samples=128)
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("eval toy")]
+    counts = [ln.split(":")[1].split()[0] for ln in lines]
+    assert counts[1:5] == ["10/16", "12/16", "14/16", "16/16"]  # each NLL batch of 2 images is reported
+
+
+def test_quiet_switch_on_the_cli(tmp_path: Path, shared_data_copy: Path) -> None:
+    env = {**os.environ, progress.INTERVAL_ENV: "0"}
+    args = [sys.executable, "-m", "aezoo", "eval", "linear-mnist", "--data-dir", str(shared_data_copy), "--limit", "50"]
+    loud = subprocess.run([*args, "-b", "10"], capture_output=True, text=True, env=env)
+    quiet = subprocess.run([*args, "-b", "10", "--quiet"], capture_output=True, text=True, env=env)
+    assert loud.returncode == quiet.returncode == 0
+    assert "eval mnist/test: 10/50 samples" in loud.stderr
+    assert quiet.stderr == "" and quiet.stdout == loud.stdout.replace(
+        loud.stdout.split("throughput")[1], quiet.stdout.split("throughput")[1]
+    )
