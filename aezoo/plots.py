@@ -46,17 +46,28 @@ def _save_figure(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def _save_tensor_grid(rows: Sequence[Tensor], path: str | Path, ncol: int) -> Path:
-    """Stack image rows (each ``(n, C, H, W)`` in [0, 1]) into one grid PNG."""
-    from torchvision.utils import make_grid, save_image
+def _labelled_grid(rows: Sequence[Tensor], labels: Sequence[str], title: str, path: str | Path) -> Path:
+    """Image rows as one PNG, each row type a band with its label on the left (``original``, ...)."""
+    from torchvision.utils import make_grid
 
-    images = torch.cat([r.detach().float().cpu() for r in rows])
-    grid = make_grid(images, nrow=ncol, padding=2, pad_value=1.0)
-    path = Path(path)
-    with atomic_write(path) as f:
-        save_image(grid, f, format="png")
-    path.chmod(0o644)  # the temporary file was private
-    return path
+    n = rows[0].shape[0]
+    ncol = min(n, 16)
+    grids = [make_grid(r.detach().float().cpu().clamp(0.0, 1.0), nrow=ncol, padding=2, pad_value=1.0) for r in rows]
+    height = sum(g.shape[1] for g in grids)
+    width = grids[0].shape[2]
+    scale = 1 / 40  # inches per pixel: a 28-pixel digit is 0.7 inch
+    fig = _figure(figsize=(1.4 + width * scale, 0.5 + height * scale * 1.08))
+    axes = fig.subplots(len(grids), 1, gridspec_kw={"height_ratios": [g.shape[1] for g in grids]}, squeeze=False)
+    for ax, grid, label in zip(axes[:, 0], grids, labels, strict=True):
+        image = grid.permute(1, 2, 0).numpy()
+        ax.imshow(image[..., 0] if image.shape[2] == 1 or grid.shape[0] == 1 else image, cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
+        for side in ax.spines.values():
+            side.set_visible(False)
+    fig.suptitle(title, fontsize=11)
+    return _save_figure(fig, path)
 
 
 def _is_image(shape: Sequence[int]) -> bool:
@@ -181,12 +192,30 @@ def loss_curve(history: Any, path: str | Path) -> Path:
             positive = positive and bool(finite) and min(finite) > 0
         if positive:
             ax.set_yscale("log")
+            _plain_log_ticks(ax, [v for vals in by_split.values() for v in vals if math.isfinite(v)])
         ax.set_title(name)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(name + (" (log scale)" if positive else ""))
+        n_epochs = max(len(v) for v in by_split.values())
+        if epochs is None and n_epochs <= 12:  # short runs: one tick per epoch, never 0.5 or 1.5
+            ax.set_xticks(range(1, n_epochs + 1))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend()
     return _save_figure(fig, path)
+
+
+def _plain_log_ticks(ax: Any, values: Sequence[float]) -> None:
+    """Tick labels like 0.02 and 0.05 on a log axis, not 2x10^-2 (minor ones too when the range is short)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+    ax.yaxis.set_major_formatter(plain)
+    short = bool(values) and max(values) / min(values) < 30  # under ~1.5 decades: few major ticks
+    ax.yaxis.set_minor_formatter(plain if short else NullFormatter())
+    if short:
+        ax.tick_params(axis="y", which="minor", labelsize=7)
 
 
 # ----------------------------------------------------------------------------- model pictures
@@ -224,16 +253,12 @@ def _image_rows(rows: Sequence[Tensor], path: str | Path, labels: Sequence[str],
         rows = [r.unsqueeze(1) for r in rows]
         shape = (1, *shape)
     if _is_image(shape):
-        n = rows[0].shape[0]
-        ncol = min(n, 16)
-        pad = -n % ncol  # keep every row type starting on a new line
-        blank = torch.ones(pad, *shape)
-        return _save_tensor_grid([torch.cat([r.cpu().clamp(0.0, 1.0), blank]) for r in rows], path, ncol)
+        return _labelled_grid(rows, labels, title, path)
     flat = [r.detach().float().cpu().flatten(1) for r in rows]
     lo = min(float(f.min()) for f in flat)
     hi = max(float(f.max()) for f in flat)
     fig = _figure(figsize=(8, 1.2 + 1.6 * len(flat)))
-    for i, (f, label) in enumerate(zip(flat, labels)):
+    for i, (f, label) in enumerate(zip(flat, labels, strict=True)):
         ax = fig.add_subplot(len(flat), 1, i + 1)
         im = ax.imshow(f.numpy(), aspect="auto", interpolation="nearest", cmap="viridis", vmin=lo, vmax=hi)
         ax.set_ylabel(label)

@@ -104,7 +104,7 @@ def train_cmd(
     except click.BadParameter as e:
         raise ConfigError(e.format_message()) from None
     with seeded(seed):  # the initial weights
-        model = create(arch, **model_overrides)
+        model = create(arch, pretrained=False, **model_overrides)  # a pretrained name lends its config
     data = load_dataset(dataset, "train", root=data_dir, device=resolve_device(device, local_rank()), stream=stream)
     if limit is not None:
         if limit < 1:

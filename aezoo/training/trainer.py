@@ -217,7 +217,9 @@ class Trainer:
             self._emit("epoch", state, {"train": train_terms, "val": val_terms})
 
         self._check_finite(state, {})  # also when a callback stopped the run mid-epoch
-        self._write_outputs(train, val)
+        if env.is_main:  # what save_pretrained and publish put in config.json and the card, from any path
+            self.model.training_record = self._recipe(train, val)
+        self._write_outputs()
         return self.history
 
     def _train_epoch(
@@ -509,9 +511,9 @@ class Trainer:
             with atomic_write(self.out_dir / HISTORY_NAME, "w") as f:
                 f.write(dumps_json(self.history.to_dict()))
 
-    def _write_outputs(self, train: Dataset, val: Dataset | None) -> None:
+    def _write_outputs(self) -> None:
         if self.out_dir is not None and self.env.is_main:
-            self.model.save_pretrained(self.out_dir, training=self._recipe(train, val))
+            self.model.save_pretrained(self.out_dir)  # with model.training_record
             self._write_history()
             try:
                 from ..plots import loss_curve
@@ -530,7 +532,8 @@ class Trainer:
             **self.recipe,
             "train_config": self.config.to_dict(),
             "seed": self.config.seed,
-            "dataset": train.name,
+            "dataset": train.name.split(":")[0].split("/")[0],  # "mnist" of "mnist/train:train"
+            "data": train.name,
             "num_train_samples": len(train),
             "num_val_samples": len(val) * self.env.world_size if val is not None else 0,
             "epochs": len(h.epoch),
@@ -610,6 +613,8 @@ def train(
     Keyword arguments are :class:`TrainConfig` fields; ``resume`` and ``overwrite`` are those of
     :meth:`Trainer.fit`. Use :class:`Trainer` for the history. ``stream`` is passed to
     :func:`aezoo.load_dataset` when ``data`` is a name or a path.
+    The recipe (this call, the settings, the dataset, the time) is kept in ``model.training_record``,
+    so ``model.save_pretrained(d)`` and ``aezoo.publish`` write it into ``config.json`` and the card.
 
     >>> import aezoo, torch
     >>> data = aezoo.DeviceDataset(torch.rand(256, 1, 28, 28))
@@ -619,6 +624,8 @@ def train(
     from ..registry import create
 
     cfg = TrainConfig().replace(**config)
+    given = "".join(f", {k}={v!r}" for k, v in config.items())
+    call = f"aezoo.train({model if isinstance(model, str) else model.architecture!r}, {_data_ref(data)!r}{given})"
     if isinstance(model, str):
         with seeding.seeded(cfg.seed):  # the initial weights
             model = create(model)
@@ -627,6 +634,10 @@ def train(
 
         device = distributed.resolve_device(cfg.device, distributed.local_rank())
         data = load_dataset(data, "train", device=device, stream=stream)
-    trainer = Trainer(model, cfg, out_dir=out_dir, callbacks=callbacks, progress=progress)
+    trainer = Trainer(model, cfg, out_dir=out_dir, callbacks=callbacks, progress=progress, recipe={"recipe": call})
     trainer.fit(data, val, resume=resume, overwrite=overwrite)
     return model
+
+
+def _data_ref(data: Dataset | str) -> str:
+    return data if isinstance(data, str) else data.name or "data"
