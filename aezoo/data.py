@@ -18,7 +18,7 @@ import shutil
 import socket
 import warnings
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -222,6 +222,39 @@ class DeviceDataset:
             index = slice(0, index)
         y = self.y[index] if self.y is not None else None
         return dataclasses.replace(self, data=self.data[index], y=y)
+
+    def filter_classes(
+        self, classes: Iterable[int] | None = None, *, exclude: Iterable[int] | None = None
+    ) -> DeviceDataset:
+        """Only the samples whose label is in ``classes`` and not in ``exclude`` (e.g. normal data for
+        anomaly detection: ``train.filter_classes(exclude=[0])``).
+
+        >>> ds = DeviceDataset(torch.zeros(4, 2), y=torch.tensor([0, 1, 2, 1]), name="toy")
+        >>> ds.filter_classes(exclude=[1]).y.tolist(), ds.filter_classes([1]).name
+        ([0, 2], 'toy[classes=1]')
+        """
+        if self.y is None:
+            raise DataError(f"{self.name or 'the dataset'!r} has no labels, so it cannot be filtered by class")
+        present = sorted(set(self.y.unique().tolist()))
+        keep = torch.ones(len(self), dtype=torch.bool, device=self.y.device)
+        tags = []
+        for values, inside, tag in ((classes, True, "classes"), (exclude, False, "exclude")):
+            if values is None:
+                continue
+            values = sorted({int(v) for v in values})
+            missing = [v for v in values if v not in present]
+            if missing:
+                raise DataError(
+                    f"class(es) {', '.join(map(str, missing))} not in {self.name or 'the dataset'!r}; its labels "
+                    f"are {', '.join(map(str, present))}"
+                )
+            member = torch.isin(self.y, torch.tensor(values, device=self.y.device))
+            keep &= member if inside else ~member
+            tags.append(f"{tag}={','.join(map(str, values))}")
+        if not bool(keep.any()):
+            raise DataError(f"no samples of {self.name or 'the dataset'!r} are left after {' '.join(tags)}")
+        out = self.subset(keep.nonzero().flatten())
+        return dataclasses.replace(out, name=f"{self.name}[{' '.join(tags)}]") if tags else out
 
     def split(self, fraction: float, *, seed: int = 0) -> tuple[DeviceDataset, DeviceDataset]:
         """Split off a random ``fraction`` of the samples as a validation set: ``(train, val)``.

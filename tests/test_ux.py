@@ -96,3 +96,86 @@ def test_quiet_switch_on_the_cli(tmp_path: Path, shared_data_copy: Path) -> None
     assert quiet.stderr == "" and quiet.stdout == loud.stdout.replace(
         loud.stdout.split("throughput")[1], quiet.stdout.split("throughput")[1]
     )
+
+
+# ------------------------------------------------------------------------------ habits of timm/Hub
+def test_create_never_gives_random_weights_for_a_weights_name() -> None:
+    trained = aezoo.load("linear-mnist")
+    x = torch.rand(4, 1, 28, 28)
+    for model in (aezoo.create("linear-mnist"), aezoo.create("linear", pretrained=True)):
+        assert torch.equal(model(x).reconstruction, trained(x).reconstruction)
+    fresh = aezoo.create("linear-mnist", pretrained=False)
+    assert fresh.config == trained.config and not torch.equal(fresh(x).reconstruction, trained(x).reconstruction)
+    assert aezoo.create("conv", pretrained=True).config == aezoo.load("conv-mnist").config
+    with pytest.raises(aezoo.ConfigError, match="pretrained=False"):
+        aezoo.create("conv-mnist", latent_dim=8)
+    with pytest.raises(aezoo.UnknownNameError, match="did you mean 'linear'"):
+        aezoo.create("linaer", pretrained=True)
+
+
+def test_from_pretrained_and_push_to_hub_are_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aezoo.models.linear import LinearAE
+
+    model = aezoo.Autoencoder.from_pretrained("linear-mnist")
+    assert isinstance(model, LinearAE) and LinearAE.from_pretrained("linear-mnist").config == model.config
+    with pytest.raises(aezoo.WeightsError, match="not a LinearAE"):
+        LinearAE.from_pretrained("mlp-mnist")
+    calls = []
+    monkeypatch.setattr(aezoo, "publish", lambda *a, **k: calls.append((a, k)) or "abc123")
+    assert model.push_to_hub("me/linear", private=True) == "abc123"
+    assert calls == [((model, "me/linear"), {"private": True})]
+
+
+def test_list_models_is_case_insensitive() -> None:
+    assert aezoo.list_models("VAE") == ["vae"]
+    assert aezoo.list_models("Conv*", pretrained=True) == ["conv-fashion-mnist", "conv-mnist"]
+    assert "vae" not in aezoo.list_models(exclude="V*")
+
+
+def test_cli_suggests_commands_and_real_config_keys(tmp_path: Path) -> None:
+    bad = CliRunner().invoke(cli, ["trian"])
+    assert bad.exit_code == 2 and "No such command 'trian'. Did you mean 'train'" in bad.output
+    result = run("train", "mlp", "--set", "latnt_dim=8", "--epochs", "1", "--out", str(tmp_path / "x"))
+    assert result.exit_code == 1 and "valid keys: activation, code_activation, dims" in result.output
+    assert aezoo.create("mlp", latent_dim=8).latent_dim == 8  # the common knob maps onto dims
+    assert aezoo.create("deep", latent_dim=10).config.dims == (784, 1000, 500, 250, 10)
+
+
+def test_float64_batch_is_an_input_error() -> None:
+    model = aezoo.create("conv")
+    with pytest.raises(aezoo.InputError, match=r"dtype torch.float32.*got torch.float64"):
+        model(torch.rand(2, 1, 28, 28, dtype=torch.float64))
+    assert model.double()(torch.rand(2, 1, 28, 28, dtype=torch.float64)).reconstruction.dtype == torch.float64
+
+
+# ---------------------------------------------------------------------------------- anomaly data
+def test_train_can_leave_classes_out(tmp_path: Path, shared_data_copy: Path) -> None:
+    ds = aezoo.DeviceDataset(torch.rand(6, 1, 28, 28), y=torch.tensor([0, 1, 2, 0, 1, 2]), name="toy")
+    assert ds.filter_classes(exclude=[0]).y.tolist() == [1, 2, 1, 2]
+    assert ds.filter_classes([2], exclude=[0]).y.tolist() == [2, 2]
+    with pytest.raises(DataError, match=r"class.*7 not in 'toy'; its labels are 0, 1, 2"):
+        ds.filter_classes(exclude=[7])
+    out = tmp_path / "run"
+    args = ["train", "linear", "--data-dir", str(shared_data_copy), "--exclude-classes", "0", "--classes", "0,1"]
+    result = run(*args, "--epochs", "1", "--limit", "200", "--val-fraction", "0.5", "--out", str(out), "-q")
+    assert result.exit_code == 0, result.output
+    training = json.loads((out / "config.json").read_text())["training"]
+    assert training["data"] == "mnist/train[classes=0,1 exclude=0]:train" and training["dataset"] == "mnist"
+    assert training["num_train_samples"] + training["num_val_samples"] == 200
+
+
+# ------------------------------------------------------------------------------------------ cards
+def test_a_model_trained_in_python_gets_a_full_card(tmp_path: Path) -> None:
+    from aezoo.cards import build_card
+    from aezoo.serialization import read_config
+
+    data = aezoo.DeviceDataset(torch.rand(128, 1, 28, 28), name="mnist/train")
+    model = aezoo.train("linear", data, epochs=1, batch_size=64, progress=False)
+    model.save_pretrained(tmp_path / "m")
+    config = read_config(tmp_path / "m")
+    training = config["training"]
+    assert training["recipe"] == "aezoo.train('linear', 'mnist/train', epochs=1, batch_size=64)"
+    assert training["dataset"] == "mnist" and training["epochs"] == 1
+    card = str(build_card(config, repo_id="me/linear"))
+    assert "Dataset: `mnist`" in card and "aezoo.train('linear'" in card and "No training record" not in card
+    assert aezoo.load(tmp_path / "m").config == model.config

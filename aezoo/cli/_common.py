@@ -64,7 +64,7 @@ def set_option(f: F) -> F:
         "sets",
         multiple=True,
         metavar="KEY=VALUE",
-        help="Override a model config field (repeatable), e.g. --set latent_dim=8.",
+        help="Override a model config field (repeatable), e.g. --set latent_dim=8; `aezoo info ARCH` lists the fields.",
     )(f)
 
 
