@@ -36,7 +36,8 @@ def _load(model: str, dataset: str, split: str, data_dir: str | None, device: st
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Importance samples for the NLL of models that estimate one (e.g. vae); 0 skips it.",
+    help="Importance samples for the NLL of models that estimate one (e.g. vae); 0 skips it. Costs N x K decoder "
+    "passes: on a CPU pair it with --limit (e.g. --nll-samples 1000 --limit 1000).",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate on the first N samples only.")
 @device_option
