@@ -2,7 +2,7 @@
 
 Python blocks run in one namespace (as a reader pastes them into one session); ``aezoo`` command
 lines run through the CLI in-process. Both see ``../shared/data`` (a private copy) from a scratch
-working directory, and every dataset is cut to its first :data:`N` samples so that the README's
+working directory, and every split is cut to its first :data:`N` samples so that the README's
 epochs cost seconds. Blocks that need the network or a GPU cluster are skipped, visibly, with the
 reason; YAML and TOML blocks are not programs.
 """
@@ -23,7 +23,7 @@ from aezoo import data as data_module
 from aezoo.cli.main import cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-N = 64  # samples per split in this test (the NLL of the CLI block decodes N x 1000 codes)
+N = {"train": 128, "test": 32}  # samples per split here (the CLI block's NLL decodes 32 x 1000 codes)
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.M | re.S)
 # What this test cannot do offline on 2 CPU cores, and why: (pattern in a command/block, reason).
 _NEEDS = [
@@ -74,7 +74,8 @@ def session(shared_data_copy: Path, tmp_path_factory: pytest.TempPathFactory) ->
     real = data_module.load_dataset
 
     def small(*args: object, **kwargs: object) -> aezoo.DeviceDataset:
-        return real(*args, **kwargs).subset(N)  # type: ignore[arg-type]
+        split = kwargs.get("split", args[1] if len(args) > 1 else "train")
+        return real(*args, **kwargs).subset(N.get(str(split), N["test"]))  # type: ignore[arg-type]
 
     old_cwd = os.getcwd()
     with pytest.MonkeyPatch.context() as mp:
