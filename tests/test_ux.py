@@ -179,3 +179,23 @@ def test_a_model_trained_in_python_gets_a_full_card(tmp_path: Path) -> None:
     card = str(build_card(config, repo_id="me/linear"))
     assert "Dataset: `mnist`" in card and "aezoo.train('linear'" in card and "No training record" not in card
     assert aezoo.load(tmp_path / "m").config == model.config
+
+
+def test_progress_front_end_follows_where_output_goes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal or a Jupyter kernel gets tqdm's bar; anything else (logs, pipes, CI) plain lines."""
+    import types
+
+    from tqdm.auto import tqdm
+
+    monkeypatch.delenv(progress.ENV, raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert isinstance(progress.bar(3, "x"), progress.LineProgress)
+    shell = types.SimpleNamespace(config={"IPKernelApp": {}})
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+    b = progress.bar(3, "x")
+    assert isinstance(b, tqdm) and not isinstance(b, progress.LineProgress)
+    b.close()
+    monkeypatch.setenv(progress.ENV, "lines")  # plain lines on request, even in a notebook
+    assert isinstance(progress.bar(3, "x"), progress.LineProgress)
+    monkeypatch.setenv(progress.ENV, "0")
+    assert progress.bar(3, "x").disable
