@@ -30,7 +30,7 @@ _NEEDS = [
     (re.compile(r"^pip "), "installs packages (network)"),
     (re.compile(r"^python -m pytest"), "runs the test suite, which this test is part of"),
     (re.compile(r"^torchrun "), "starts 4 data-parallel processes"),
-    (re.compile(r"^aezoo (publish|pull) "), "talks to the Hugging Face Hub (network)"),
+    (re.compile(r"^aezoo (publish|pull|release)\b"), "talks to the Hugging Face Hub (network)"),
     (re.compile(r"[\"']hf-hub:"), "loads from the Hugging Face Hub (network)"),
     (re.compile(r"\b(publish|push_to_hub)\("), "publishes to the Hugging Face Hub (network)"),
 ]
