@@ -2,8 +2,9 @@
 
 On a terminal (and in a notebook, through tqdm's auto front-end) a tqdm bar; anywhere else (a log
 file, ``| cat``, nohup, CI) plain lines on stderr, at most one every :data:`INTERVAL_ENV` seconds
-(default 10), so a long job is never silent and a short one prints nothing. ``progress=False`` in
-the API, ``--quiet`` on the CLI, :func:`set_enabled` or ``AEZOO_PROGRESS=0`` turn it off.
+(default 10; see ``docs/settings.md``), so a long job is never silent and a short one prints
+nothing. ``progress=False`` in the API, ``--quiet`` on the CLI, :func:`set_enabled` or
+``AEZOO_PROGRESS=0`` turn it off.
 
 >>> with bar(3, "demo", enabled=False) as b:
 ...     for _ in range(3):
@@ -12,16 +13,16 @@ the API, ``--quiet`` on the CLI, :func:`set_enabled` or ``AEZOO_PROGRESS=0`` tur
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Any
+
+from . import settings
 
 __all__ = ["ENV", "INTERVAL_ENV", "LineProgress", "bar", "enabled", "set_enabled", "write"]
 
 ENV = "AEZOO_PROGRESS"  # 0/false/off: no progress output at all; "lines": plain lines even on a terminal
 INTERVAL_ENV = "AEZOO_PROGRESS_INTERVAL"  # seconds between plain progress lines (default 10)
-_DEFAULT_INTERVAL_S = 10.0
 _switch: bool | None = None  # set_enabled(); None: decided per call
 
 
@@ -44,12 +45,12 @@ def enabled(progress: bool | None = None) -> bool:
     """
     if progress is False or _switch is False:
         return False
-    return os.environ.get(ENV, "").strip().lower() not in ("0", "false", "off", "no")
+    return settings.progress_mode() != "off"
 
 
 def _interactive() -> bool:
     """A terminal or a Jupyter kernel: somewhere a redrawn bar makes sense."""
-    if os.environ.get(ENV, "").strip().lower() == "lines":
+    if settings.progress_mode() == "lines":
         return False
     try:
         if sys.stderr.isatty():
@@ -59,13 +60,6 @@ def _interactive() -> bool:
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
-
-
-def _interval() -> float:
-    try:
-        return max(0.0, float(os.environ.get(INTERVAL_ENV, _DEFAULT_INTERVAL_S)))
-    except ValueError:
-        return _DEFAULT_INTERVAL_S
 
 
 class LineProgress:
@@ -82,7 +76,7 @@ class LineProgress:
         self.disable = False
         self.postfix = ""
         self._t0 = self._last = time.monotonic()
-        self._interval = _interval()
+        self._interval = float(settings.progress_interval())
         self._printed = False
         self._closed = False
 
