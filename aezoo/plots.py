@@ -46,6 +46,19 @@ def _save_figure(fig: Figure, path: str | Path) -> Path:
     return path
 
 
+def _save_tensor_grid(rows: Sequence[Tensor], path: str | Path, ncol: int) -> Path:
+    """Stack image rows (each ``(n, C, H, W)`` in [0, 1]) into one grid PNG."""
+    from torchvision.utils import make_grid, save_image
+
+    images = torch.cat([r.detach().float().cpu() for r in rows])
+    grid = make_grid(images, nrow=ncol, padding=2, pad_value=1.0)
+    path = Path(path)
+    with atomic_write(path) as f:
+        save_image(grid, f, format="png")
+    path.chmod(0o644)  # the temporary file was private
+    return path
+
+
 def _labelled_grid(rows: Sequence[Tensor], labels: Sequence[str], title: str, path: str | Path) -> Path:
     """Image rows as one PNG, each row type a band with its label on the left (``original``, ...)."""
     from torchvision.utils import make_grid
@@ -245,15 +258,23 @@ def _inputs(model: Autoencoder, x: Tensor | DeviceDataset, n: int | None = None)
     return x[:n] if n is not None else x
 
 
-def _image_rows(rows: Sequence[Tensor], path: str | Path, labels: Sequence[str], title: str) -> Path:
+def _image_rows(
+    rows: Sequence[Tensor], path: str | Path, labels: Sequence[str], title: str, *, labelled: bool = False
+) -> Path:
     """Rows of samples (model space, already displayable) as one PNG: a grid for images,
     heatmaps (one panel per row) for feature vectors."""
     shape = tuple(rows[0].shape[1:])
     if len(shape) == 2:  # (H, W) images without a channel axis
         rows = [r.unsqueeze(1) for r in rows]
         shape = (1, *shape)
-    if _is_image(shape):
+    if _is_image(shape) and labelled:  # one band per row type, its label on the left
         return _labelled_grid(rows, labels, title, path)
+    if _is_image(shape):  # a plain grid (e.g. interpolation paths: the picture is its own legend)
+        n = rows[0].shape[0]
+        ncol = min(n, 16)
+        pad = -n % ncol  # keep every row type starting on a new line
+        blank = torch.ones(pad, *shape)
+        return _save_tensor_grid([torch.cat([r.cpu().clamp(0.0, 1.0), blank]) for r in rows], path, ncol)
     flat = [r.detach().float().cpu().flatten(1) for r in rows]
     lo = min(float(f.min()) for f in flat)
     hi = max(float(f.max()) for f in flat)
@@ -287,7 +308,9 @@ def reconstruction_grid(model: Autoencoder, x: Tensor | DeviceDataset, path: str
     with _EvalMode(model):
         recon = model(x).reconstruction
     rows = [_to_display(model, x), _to_display(model, recon)]
-    return _image_rows(rows, path, ["original", "reconstruction"], f"{model.architecture}: reconstructions")
+    return _image_rows(
+        rows, path, ["original", "reconstruction"], f"{model.architecture}: reconstructions", labelled=True
+    )
 
 
 def sample_grid(model: Autoencoder, path: str | Path, n: int = 64, *, generator: torch.Generator | None = None) -> Path:
@@ -299,7 +322,7 @@ def sample_grid(model: Autoencoder, path: str | Path, n: int = 64, *, generator:
         )
     with _EvalMode(model):
         samples = cast(Any, model).sample(n, generator=generator)
-    return _image_rows([_to_display(model, samples)], path, ["sample"], f"{model.architecture}: samples")
+    return _image_rows([_to_display(model, samples)], path, ["sample"], f"{model.architecture}: samples", labelled=True)
 
 
 def denoising_grid(
@@ -321,7 +344,9 @@ def denoising_grid(
         noisy = cast(Any, model).corrupt(x, generator=generator)
         denoised = model(noisy).reconstruction
     rows = [_to_display(model, r) for r in (x, noisy, denoised)]
-    return _image_rows(rows, path, ["clean", "corrupted", "denoised"], f"{model.architecture}: denoising")
+    return _image_rows(
+        rows, path, ["clean", "corrupted", "denoised"], f"{model.architecture}: denoising", labelled=True
+    )
 
 
 def _encode_all(model: Autoencoder, x: Tensor, batch_size: int = 1000) -> Tensor:
