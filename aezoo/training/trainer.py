@@ -639,5 +639,6 @@ def train(
     return model
 
 
-def _data_ref(data: Dataset | str) -> str:
-    return data if isinstance(data, str) else data.name or "data"
+def _data_ref(data: object) -> str:
+    """How the recipe names the data (the Trainer checks its type)."""
+    return data if isinstance(data, str) else str(getattr(data, "name", "") or "data")
