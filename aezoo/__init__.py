@@ -20,7 +20,7 @@ from ._version import __version__
 _LAZY = {
     # registry
     "list_models": "registry",
-    "create": "registry",
+    "create": "builder",
     "info": "registry",
     "plugins": "registry",
     "get_architecture": "registry",
@@ -94,6 +94,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .applications import AnomalyDetector, denoise, extract_features, generate, reduce
+    from .builder import create
     from .config import AEConfig
     from .data import DeviceDataset, data_root, load_dataset, load_user_data
     from .errors import (
@@ -119,7 +120,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .registry import (
         PluginRecord,
         PluginWarning,
-        create,
         get_architecture,
         get_pretrained,
         info,

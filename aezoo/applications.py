@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import Tensor
 
-from . import seeding
+from . import progress, seeding
 from .config import read_json
 from .data import DeviceDataset
 from .errors import AezooError, ConfigError, InputError
@@ -86,9 +86,17 @@ def _check_batch_size(batch_size: int) -> None:
         raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
-def _batched(fn: Callable[[Tensor], Tensor], x: Tensor, batch_size: int) -> Tensor:
+def _batched(fn: Callable[[Tensor], Tensor], x: Tensor, batch_size: int, desc: str) -> Tensor:
+    """``fn`` over ``x`` in batches, concatenated; long runs report progress (see :mod:`aezoo.progress`)."""
     _check_batch_size(batch_size)
-    return torch.cat([fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) else fn(x)
+    if not len(x):
+        return fn(x)
+    out = []
+    with progress.bar(len(x), desc, unit="sample") as bar:
+        for i in range(0, len(x), batch_size):
+            out.append(fn(x[i : i + batch_size]))
+            bar.update(len(out[-1]))
+    return torch.cat(out)
 
 
 # ----------------------------------------------------------------------------- dimensionality reduction
@@ -104,7 +112,7 @@ def reduce(model: Autoencoder, data: Tensor | DeviceDataset, *, batch_size: int 
     """
     x = _inputs(model, data)
     with _eval_mode(model):
-        return _batched(model.encode, x, batch_size)
+        return _batched(model.encode, x, batch_size, "encode")
 
 
 def extract_features(
@@ -151,7 +159,7 @@ def reconstruction_errors(
     fn = _score_fn(score)
     inputs = _inputs(model, data)
     with _eval_mode(model):
-        return _batched(lambda b: fn(model(b).reconstruction, b), inputs, batch_size)
+        return _batched(lambda b: fn(model(b).reconstruction, b), inputs, batch_size, "score")
 
 
 #: Per-feature errors from (reconstruction, input), whose per-sample mean/sum is the score.
@@ -179,7 +187,7 @@ def error_maps(
     fn = _ERROR_MAPS[score]
     inputs = _inputs(model, data)
     with _eval_mode(model):
-        return _batched(lambda b: fn(model(b).reconstruction, b), inputs, batch_size)
+        return _batched(lambda b: fn(model(b).reconstruction, b), inputs, batch_size, "error map")
 
 
 def roc_auc(scores: Tensor, labels: Tensor) -> float:
@@ -717,7 +725,7 @@ def denoise(model: Autoencoder, x: Tensor | DeviceDataset, *, batch_size: int = 
     """
     inputs = _inputs(model, x)
     with _eval_mode(model):
-        return _batched(lambda b: model(b).reconstruction, inputs, batch_size)
+        return _batched(lambda b: model(b).reconstruction, inputs, batch_size, "denoise")
 
 
 # ----------------------------------------------------------------------------- generation

@@ -48,6 +48,12 @@ class AEConfig:
     def validate(self) -> None:
         """Raise :class:`ConfigError` if field values do not fit together. Override to add checks."""
 
+    @classmethod
+    def resolve_aliases(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Map convenience keys onto real fields before a config is built (e.g. ``latent_dim`` onto
+        an MLP's ``dims``). The default has none; override to add them and say so in the docstring."""
+        return data
+
 
 def _field_types(cls: type) -> dict[str, Any]:
     try:
@@ -91,6 +97,8 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
     """Build config ``cls`` from a mapping; unknown keys are an error that lists the valid ones."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"a config must be a mapping of field names to values, got {data!r}")
+    if isinstance(cls, type) and issubclass(cls, AEConfig):
+        data = cls.resolve_aliases(dict(data))
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - names)
     if unknown:

@@ -18,7 +18,7 @@ import shutil
 import socket
 import warnings
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,7 +37,7 @@ __all__ = ["Dataset", "DeviceDataset", "StreamedDataset", "data_root", "load_dat
 
 DATA_ENV = "AEZOO_DATA"  # a folder holding the built-in datasets (what --data-dir sets per command)
 CACHE_ENV = "AEZOO_CACHE"  # aezoo's cache folder; datasets go to its "data" subfolder
-CACHE_DIRNAME = "aezoo-cache"  # under aezoo's own data cache: <name>-<split>.safetensors
+CACHE_DIRNAME = "aezoo-cache"  # under aezoo's own data cache: <name>-<split>[-<root key>].safetensors
 _CACHE_FORMAT = "1"
 _DOWNLOAD_TIMEOUT_S = 20.0  # torchvision opens URLs without a timeout; never hang on a dead network
 SPLITS = ("train", "test")
@@ -223,6 +223,39 @@ class DeviceDataset:
         y = self.y[index] if self.y is not None else None
         return dataclasses.replace(self, data=self.data[index], y=y)
 
+    def filter_classes(
+        self, classes: Iterable[int] | None = None, *, exclude: Iterable[int] | None = None
+    ) -> DeviceDataset:
+        """Only the samples whose label is in ``classes`` and not in ``exclude`` (e.g. normal data for
+        anomaly detection: ``train.filter_classes(exclude=[0])``).
+
+        >>> ds = DeviceDataset(torch.zeros(4, 2), y=torch.tensor([0, 1, 2, 1]), name="toy")
+        >>> ds.filter_classes(exclude=[1]).y.tolist(), ds.filter_classes([1]).name
+        ([0, 2], 'toy[classes=1]')
+        """
+        if self.y is None:
+            raise DataError(f"{self.name or 'the dataset'!r} has no labels, so it cannot be filtered by class")
+        present = sorted(set(self.y.unique().tolist()))
+        keep = torch.ones(len(self), dtype=torch.bool, device=self.y.device)
+        tags = []
+        for values, inside, tag in ((classes, True, "classes"), (exclude, False, "exclude")):
+            if values is None:
+                continue
+            values = sorted({int(v) for v in values})
+            missing = [v for v in values if v not in present]
+            if missing:
+                raise DataError(
+                    f"class(es) {', '.join(map(str, missing))} not in {self.name or 'the dataset'!r}; its labels "
+                    f"are {', '.join(map(str, present))}"
+                )
+            member = torch.isin(self.y, torch.tensor(values, device=self.y.device))
+            keep &= member if inside else ~member
+            tags.append(f"{tag}={','.join(map(str, values))}")
+        if not bool(keep.any()):
+            raise DataError(f"no samples of {self.name or 'the dataset'!r} are left after {' '.join(tags)}")
+        out = self.subset(keep.nonzero().flatten())
+        return dataclasses.replace(out, name=f"{self.name}[{' '.join(tags)}]") if tags else out
+
     def split(self, fraction: float, *, seed: int = 0) -> tuple[DeviceDataset, DeviceDataset]:
         """Split off a random ``fraction`` of the samples as a validation set: ``(train, val)``.
 
@@ -326,9 +359,14 @@ def load_dataset(
 
     ``name`` is ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"`` (spelling of ``-``/``_`` free),
     or the path of your own data (see :func:`load_user_data`; ``split`` is then ignored). The
-    root comes from :func:`data_root`. The first load goes through torchvision (downloading when
-    ``download`` is true and the files are missing) and stores the split as uint8 safetensors in
-    ``<root>/aezoo-cache/``; later loads read only that file.
+    root comes from :func:`data_root` (``root=``, ``$AEZOO_DATA``, then aezoo's cache folder); a
+    root you name must exist (``DataError`` otherwise; create it first to download into it). The
+    first load from a root goes through torchvision (downloading when ``download`` is true and the
+    files are missing) and stores the split as uint8 safetensors in aezoo's own cache,
+    ``$AEZOO_CACHE/data/aezoo-cache/`` (default ``~/.cache/aezoo/data/aezoo-cache/``), under a name
+    keyed by the root; later loads from the same root read only that file. Offline, point the
+    root at a folder holding torchvision's layout, e.g. ``root="../shared/data"`` with
+    ``MNIST/raw/*.gz``.
 
     >>> ds = load_dataset("mnist", "test", device="cpu")  # doctest: +SKIP
     >>> ds.x.shape, ds.y[:3].tolist(), ds.preprocessing.scale == 1 / 255  # doctest: +SKIP
@@ -350,10 +388,16 @@ def load_dataset(
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r} for {spec.name!r}; choose one of {', '.join(map(repr, SPLITS))}")
     base, origin = _resolve_root(root)
+    if not base.is_dir():
+        what = "is not a folder" if base.exists() else "does not exist"
+        raise DataError(
+            f"data root {str(base)!r} (from {origin}) {what}; point it at the folder that holds "
+            f"{spec.folder}/ (e.g. --data-dir ../shared/data), or create it first to download {spec.name!r} into it"
+        )
     n_expected = spec.sizes[SPLITS.index(split)]
     # A data root may be a shared, read-only copy (and root ignores file modes): aezoo reads there
     # but writes its cache, and anything torchvision would unpack, only under its own cache folder.
-    cache = _cache_root()[0] / CACHE_DIRNAME / f"{spec.name}-{split}.safetensors"
+    cache = _cache_file(spec.name, split, base)
     if stream is not False and cache.is_file():
         streamed = _stream_cache(cache, n_expected, name=f"{spec.name}/{split}", device=device, stream=stream)
         if streamed is not None:
@@ -400,6 +444,15 @@ def _stream_cache(
         return None
     labels = y.read(np.arange(n_expected)).to(torch.int64).to(device)
     return StreamedDataset(x, y=labels, preprocessing=Preprocessing(scale=1 / 255), name=name, device=device)
+
+
+def _cache_file(name: str, split: str, base: Path) -> Path:
+    """The cache file of a split read from ``base``: keyed by the root, so the root named is the root read."""
+    own = _cache_root()[0]
+    stem = f"{name}-{split}"
+    if base.resolve() != own.resolve():
+        stem += "-" + hashlib.sha256(str(base.resolve()).encode()).hexdigest()[:12]
+    return own / CACHE_DIRNAME / f"{stem}.safetensors"
 
 
 def _looks_like_path(text: str) -> bool:

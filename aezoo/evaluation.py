@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from . import progress as _progress
 from .data import Dataset, DeviceDataset
 from .errors import InputError
 from .models.base import Autoencoder
@@ -25,6 +26,10 @@ __all__ = ["PSNR_MAX_DB", "evaluate", "format_table", "model_inputs"]
 
 #: PSNR reported for an image reconstructed exactly (MSE 0), so averages and JSON stay finite.
 PSNR_MAX_DB = 100.0
+
+#: Decoder draws per batch of the importance-sampled NLL (images x samples): a few seconds of work on
+#: 2 CPU cores, so its progress moves, and the memory stays bounded whatever ``batch_size`` is.
+_NLL_BATCH_DRAWS = 1 << 16
 
 _UNITS = {"psnr": "dB", "psnr_noisy": "dB", "psnr_denoised": "dB", "throughput": "samples/s"}
 
@@ -37,6 +42,7 @@ def evaluate(
     nll_samples: int = 0,
     device: str | torch.device | None = None,
     limit: int | None = None,
+    progress: bool | None = None,
 ) -> dict[str, float | int | str]:
     """Evaluate ``model`` on ``dataset`` (a test split) under ``no_grad`` in eval mode.
 
@@ -53,6 +59,8 @@ def evaluate(
     When the dataset was preprocessed differently from the model, its inputs are first mapped
     to the model's space (see :func:`model_inputs`).
     ``device`` moves the model (and data) there; by default the model's device is used.
+    ``progress=False`` hides the progress bar (see :mod:`aezoo.progress`); the importance-sampled
+    NLL runs in small batches so that it reports often.
 
     >>> import aezoo
     >>> ds = aezoo.DeviceDataset(torch.rand(20, 1, 28, 28), name="random")
@@ -77,9 +85,12 @@ def evaluate(
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            sums, seconds = _reconstruction_pass(model, _model_batches(model, dataset, batch_size))
-            extra = _model_metrics_pass(model, _model_batches(model, dataset, batch_size), nll_samples)
+        passes = 2 if nll_samples > 0 else 1  # the NLL pass is the long one; count it when it runs
+        with torch.no_grad(), _progress.bar(passes * n, f"eval {dataset.name}", unit="sample", enabled=progress) as bar:
+            sums, seconds = _reconstruction_pass(model, _model_batches(model, dataset, batch_size), bar)
+            metric_batch = min(batch_size, max(1, _NLL_BATCH_DRAWS // nll_samples)) if nll_samples > 0 else batch_size
+            metric_bar = bar if passes == 2 else None
+            extra = _model_metrics_pass(model, _model_batches(model, dataset, metric_batch), nll_samples, metric_bar)
     finally:
         model.train(was_training)
     numel = math.prod(dataset.shape)
@@ -127,7 +138,9 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def _reconstruction_pass(model: Autoencoder, batches: Iterator[Tensor]) -> tuple[dict[str, Tensor], float]:
+def _reconstruction_pass(
+    model: Autoencoder, batches: Iterator[Tensor], bar: Any = None
+) -> tuple[dict[str, Tensor], float]:
     """Forward every batch and accumulate the shared metrics' sums (float64, on device)."""
     device = model.device
     zero = torch.zeros((), dtype=torch.float64, device=device)
@@ -147,11 +160,15 @@ def _reconstruction_pass(model: Autoencoder, batches: Iterator[Tensor]) -> tuple
         sums["bce"] += bce.sum()
         sums["min"] = torch.minimum(sums["min"], x64.min())
         sums["max"] = torch.maximum(sums["max"], x64.max())
+        if bar is not None:
+            bar.update(len(x))
     _sync(device)
     return sums, time.perf_counter() - start
 
 
-def _model_metrics_pass(model: Autoencoder, batches: Iterator[Tensor], nll_samples: int) -> dict[str, Tensor]:
+def _model_metrics_pass(
+    model: Autoencoder, batches: Iterator[Tensor], nll_samples: int, bar: Any = None
+) -> dict[str, Tensor]:
     """Sum the per-sample values of ``model.evaluation_metrics`` over the split (float64, on device)."""
     sums: dict[str, Tensor] = {}
     for x in batches:
@@ -168,6 +185,8 @@ def _model_metrics_pass(model: Autoencoder, batches: Iterator[Tensor], nll_sampl
                     f"expected one value per sample, shape ({len(x)},)"
                 )
             sums[name] = sums.get(name, 0) + v.sum()
+        if bar is not None:
+            bar.update(len(x))
     return sums
 
 
@@ -175,14 +194,14 @@ def _finish(
     sums: Mapping[str, Tensor], extra: Mapping[str, Tensor], *, n: int, numel: int, seconds: float, name: str
 ) -> dict[str, float | int | str]:
     host = torch.stack([*sums.values(), *extra.values()]).cpu().tolist()  # the one host sync
-    values = dict(zip(sums, host[: len(sums)]))
+    values = dict(zip(sums, host[: len(sums)], strict=True))
     out: dict[str, float | int | str] = {"dataset": name, "n": n}
     out["mse"] = values["se"] / (n * numel)
     out["sse_per_image"] = values["se"] / n
     if values["min"] >= 0.0 and values["max"] <= 1.0:  # both assume data in [0, 1]
         out["psnr"] = values["psnr"] / n
         out["bce"] = values["bce"] / (n * numel)
-    for key, total in zip(extra, host[len(sums) :]):
+    for key, total in zip(extra, host[len(sums) :], strict=True):
         out[f"model_{key}" if key in out or key == "throughput" else key] = total / n
     out["throughput"] = n / seconds if seconds > 0 else math.inf
     return out

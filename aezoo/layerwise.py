@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from . import progress
 from .config import config_from_dict, config_to_dict, dumps_json
 from .data import DeviceDataset
 from .errors import AezooError, ConfigError, DataError, TrainingError, unknown_name
@@ -313,8 +314,6 @@ class LayerwisePretrainer:
 
     def _train_stage(self, i: int, kind: str, stage: Autoencoder, x: Tensor) -> dict[str, Any]:
         """Adam on the stage's own ``loss`` over device-side shuffled batches; one sync per epoch."""
-        from tqdm.auto import tqdm
-
         cfg, spec = self.config, self._specs[i]
         epochs, n = cfg.epochs_per_stage[i], len(x)
         bs = min(cfg.batch_size, n)
@@ -329,8 +328,9 @@ class LayerwisePretrainer:
         stage.train()
         self._sync()
         t0 = time.perf_counter()
-        with tqdm(range(epochs), desc=desc, unit="epoch", disable=not self.progress, leave=True) as bar:
-            for _ in bar:
+        steps = max(1, stop // bs)
+        with progress.bar(epochs * steps, desc, unit="step", enabled=self.progress, leave=True) as bar:
+            for epoch in range(epochs):
                 order = torch.randperm(n, device=self.device, generator=order_gen)
                 sums: dict[str, Tensor] = {}
                 for s in range(0, stop, bs):
@@ -341,9 +341,10 @@ class LayerwisePretrainer:
                     opt.step()
                     for k, t in terms.items():
                         sums[k] = sums.get(k, 0) + t.detach()
-                row = {k: float(t) / max(1, stop // bs) for k, t in sums.items()}  # one sync per epoch
+                    bar.update()
+                row = {k: float(t) / steps for k, t in sums.items()}  # one sync per epoch
                 history.append(row)
-                bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4f}")
+                bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{row.get('loss', float('nan')):.4f}")
         self._sync()
         train_s = time.perf_counter() - t0
         seen = epochs * stop

@@ -59,6 +59,30 @@ def _save_tensor_grid(rows: Sequence[Tensor], path: str | Path, ncol: int) -> Pa
     return path
 
 
+def _labelled_grid(rows: Sequence[Tensor], labels: Sequence[str], title: str, path: str | Path) -> Path:
+    """Image rows as one PNG, each row type a band with its label on the left (``original``, ...)."""
+    from torchvision.utils import make_grid
+
+    n = rows[0].shape[0]
+    ncol = min(n, 16)
+    grids = [make_grid(r.detach().float().cpu().clamp(0.0, 1.0), nrow=ncol, padding=2, pad_value=1.0) for r in rows]
+    height = sum(g.shape[1] for g in grids)
+    width = grids[0].shape[2]
+    scale = 1 / 40  # inches per pixel: a 28-pixel digit is 0.7 inch
+    fig = _figure(figsize=(1.4 + width * scale, 0.5 + height * scale * 1.08))
+    axes = fig.subplots(len(grids), 1, gridspec_kw={"height_ratios": [g.shape[1] for g in grids]}, squeeze=False)
+    for ax, grid, label in zip(axes[:, 0], grids, labels, strict=True):
+        image = grid.permute(1, 2, 0).numpy()
+        ax.imshow(image[..., 0] if image.shape[2] == 1 or grid.shape[0] == 1 else image, cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
+        for side in ax.spines.values():
+            side.set_visible(False)
+    fig.suptitle(title, fontsize=11)
+    return _save_figure(fig, path)
+
+
 def _is_image(shape: Sequence[int]) -> bool:
     return len(shape) == 3 and shape[0] in (1, 3)
 
@@ -181,12 +205,30 @@ def loss_curve(history: Any, path: str | Path) -> Path:
             positive = positive and bool(finite) and min(finite) > 0
         if positive:
             ax.set_yscale("log")
+            _plain_log_ticks(ax, [v for vals in by_split.values() for v in vals if math.isfinite(v)])
         ax.set_title(name)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(name + (" (log scale)" if positive else ""))
+        n_epochs = max(len(v) for v in by_split.values())
+        if epochs is None and n_epochs <= 12:  # short runs: one tick per epoch, never 0.5 or 1.5
+            ax.set_xticks(range(1, n_epochs + 1))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend()
     return _save_figure(fig, path)
+
+
+def _plain_log_ticks(ax: Any, values: Sequence[float]) -> None:
+    """Tick labels like 0.02 and 0.05 on a log axis, not 2x10^-2 (minor ones too when the range is short)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+    ax.yaxis.set_major_formatter(plain)
+    short = bool(values) and max(values) / min(values) < 30  # under ~1.5 decades: few major ticks
+    ax.yaxis.set_minor_formatter(plain if short else NullFormatter())
+    if short:
+        ax.tick_params(axis="y", which="minor", labelsize=7)
 
 
 # ----------------------------------------------------------------------------- model pictures
@@ -216,14 +258,18 @@ def _inputs(model: Autoencoder, x: Tensor | DeviceDataset, n: int | None = None)
     return x[:n] if n is not None else x
 
 
-def _image_rows(rows: Sequence[Tensor], path: str | Path, labels: Sequence[str], title: str) -> Path:
+def _image_rows(
+    rows: Sequence[Tensor], path: str | Path, labels: Sequence[str], title: str, *, labelled: bool = False
+) -> Path:
     """Rows of samples (model space, already displayable) as one PNG: a grid for images,
     heatmaps (one panel per row) for feature vectors."""
     shape = tuple(rows[0].shape[1:])
     if len(shape) == 2:  # (H, W) images without a channel axis
         rows = [r.unsqueeze(1) for r in rows]
         shape = (1, *shape)
-    if _is_image(shape):
+    if _is_image(shape) and labelled:  # one band per row type, its label on the left
+        return _labelled_grid(rows, labels, title, path)
+    if _is_image(shape):  # a plain grid (e.g. interpolation paths: the picture is its own legend)
         n = rows[0].shape[0]
         ncol = min(n, 16)
         pad = -n % ncol  # keep every row type starting on a new line
@@ -262,7 +308,9 @@ def reconstruction_grid(model: Autoencoder, x: Tensor | DeviceDataset, path: str
     with _EvalMode(model):
         recon = model(x).reconstruction
     rows = [_to_display(model, x), _to_display(model, recon)]
-    return _image_rows(rows, path, ["original", "reconstruction"], f"{model.architecture}: reconstructions")
+    return _image_rows(
+        rows, path, ["original", "reconstruction"], f"{model.architecture}: reconstructions", labelled=True
+    )
 
 
 def sample_grid(model: Autoencoder, path: str | Path, n: int = 64, *, generator: torch.Generator | None = None) -> Path:
@@ -274,7 +322,7 @@ def sample_grid(model: Autoencoder, path: str | Path, n: int = 64, *, generator:
         )
     with _EvalMode(model):
         samples = cast(Any, model).sample(n, generator=generator)
-    return _image_rows([_to_display(model, samples)], path, ["sample"], f"{model.architecture}: samples")
+    return _image_rows([_to_display(model, samples)], path, ["sample"], f"{model.architecture}: samples", labelled=True)
 
 
 def denoising_grid(
@@ -296,7 +344,9 @@ def denoising_grid(
         noisy = cast(Any, model).corrupt(x, generator=generator)
         denoised = model(noisy).reconstruction
     rows = [_to_display(model, r) for r in (x, noisy, denoised)]
-    return _image_rows(rows, path, ["clean", "corrupted", "denoised"], f"{model.architecture}: denoising")
+    return _image_rows(
+        rows, path, ["clean", "corrupted", "denoised"], f"{model.architecture}: denoising", labelled=True
+    )
 
 
 def error_heatmap(

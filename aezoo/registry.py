@@ -269,19 +269,19 @@ def list_models(
 ) -> list[str]:
     """Sorted names of the architectures (or, with ``pretrained=True``, the pretrained models).
 
-    ``pattern`` and ``exclude`` are fnmatch patterns (or lists of them).
+    ``pattern`` and ``exclude`` are fnmatch patterns (or lists of them), matched case-insensitively.
 
     >>> import aezoo
-    >>> aezoo.list_models("conv*")
-    ['conv']
+    >>> aezoo.list_models("conv*"), aezoo.list_models("VAE")
+    (['conv'], ['vae'])
     """
     names = list(_REGISTRY.pretrained() if pretrained else _REGISTRY.architectures())
     if pattern:
         pats = [pattern] if isinstance(pattern, str) else list(pattern)
-        names = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in pats)]
+        names = [n for n in names if any(fnmatch.fnmatchcase(n.lower(), p.lower()) for p in pats)]
     if exclude:
         pats = [exclude] if isinstance(exclude, str) else list(exclude)
-        names = [n for n in names if not any(fnmatch.fnmatchcase(n, p) for p in pats)]
+        names = [n for n in names if not any(fnmatch.fnmatchcase(n.lower(), p.lower()) for p in pats)]
     return sorted(names)
 
 
@@ -309,6 +309,8 @@ def get_pretrained(name: str) -> Pretrained:
 
 def create(name: str, **overrides: Any) -> Autoencoder:
     """A fresh, untrained model from an architecture name or a pretrained name's config.
+
+    ``aezoo.create`` (:func:`aezoo.builder.create`) is the public entry: it also loads weights.
 
     >>> import aezoo
     >>> aezoo.create("linear", latent_dim=3).latent_dim

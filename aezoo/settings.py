@@ -29,6 +29,8 @@ __all__ = [
     "hf_tokens",
     "integer",
     "plugin_autoload_disabled",
+    "progress_interval",
+    "progress_mode",
     "text",
     "torchrun",
     "weights_dirs",
@@ -85,6 +87,12 @@ SETTINGS: tuple[Setting, ...] = (
         "true/false: load aezoo's own architectures only, no third-party entry points",
         "false",
     ),
+    Setting(
+        "AEZOO_PROGRESS",
+        "progress output: 0/false/off: none; lines: plain lines even on a terminal; 1/true/on: automatic",
+        "automatic: a bar on a terminal or in a notebook, plain lines elsewhere",
+    ),
+    Setting("AEZOO_PROGRESS_INTERVAL", "seconds between two plain progress lines (logs, pipes, CI)", "10"),
     Setting("HF_ENDPOINT", "the Hugging Face Hub (or a mirror) to publish to and pull from", "https://huggingface.co"),
     Setting("HF_HUB_CACHE", "where pulled Hub repositories are cached", "$HF_HOME/hub"),
     Setting("HF_HOME", "huggingface_hub's home folder", "~/.cache/huggingface"),
@@ -166,6 +174,23 @@ def weights_dirs() -> list[Path]:
 def plugin_autoload_disabled() -> bool:
     """``$AEZOO_DISABLE_PLUGIN_AUTOLOAD``: load aezoo's own architectures only."""
     return flag("AEZOO_DISABLE_PLUGIN_AUTOLOAD")
+
+
+def progress_mode() -> str:
+    """``$AEZOO_PROGRESS``: ``"off"``, ``"lines"`` or ``"auto"`` (unset, or a true value).
+
+    >>> progress_mode() in ("off", "lines", "auto")
+    True
+    """
+    value = (text("AEZOO_PROGRESS") or "").strip().lower()
+    if value == "lines":
+        return "lines"
+    return "auto" if flag("AEZOO_PROGRESS", default=True) else "off"
+
+
+def progress_interval() -> int:
+    """``$AEZOO_PROGRESS_INTERVAL``: seconds between plain progress lines (default 10)."""
+    return integer("AEZOO_PROGRESS_INTERVAL", 10)
 
 
 # ---------------------------------------------------------------------- huggingface_hub's

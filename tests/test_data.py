@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from aezoo.data import CACHE_DIRNAME, DeviceDataset, data_root, load_dataset, load_user_data
+from aezoo.data import CACHE_DIRNAME, DeviceDataset, _cache_file, data_root, load_dataset, load_user_data
 from aezoo.errors import DataError, UnknownNameError
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -83,7 +83,7 @@ def test_second_load_comes_from_the_cache(
     import torchvision.datasets
 
     for name, split in FIGURES:
-        assert (_own_cache() / f"{name}-{split}.safetensors").is_file()
+        assert _cache_file(name, split, shared_data_copy).is_file()
 
     def no_torchvision(*args: object, **kwargs: object) -> None:
         raise AssertionError("torchvision was used although the cache is there")
@@ -99,7 +99,7 @@ def test_second_load_comes_from_the_cache(
 def test_damaged_cache_is_detected_and_rebuilt(
     shared_data_copy: Path, builtin: dict[tuple[str, str], DeviceDataset], damage: str
 ) -> None:
-    cache = _own_cache() / "mnist-test.safetensors"
+    cache = _cache_file("mnist", "test", shared_data_copy)
     data = bytearray(cache.read_bytes())
     if damage == "truncate":
         data = data[: len(data) // 2]
@@ -167,6 +167,7 @@ def test_data_root_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 def test_missing_dataset_says_where_and_how(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, network_calls: _NetworkCalls, download: bool
 ) -> None:
+    (tmp_path / "empty").mkdir()
     monkeypatch.setenv("AEZOO_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("AEZOO_CACHE", str(tmp_path / "own"))  # nothing cached either
     with pytest.raises(DataError) as info:
@@ -174,7 +175,7 @@ def test_missing_dataset_says_where_and_how(
     msg = str(info.value)
     assert "AEZOO_DATA" in msg and "--data-dir" in msg
     assert str(tmp_path / "empty" / "MNIST" / "raw") in msg
-    assert str(_own_cache() / "mnist-test.safetensors") in msg
+    assert str(_cache_file("mnist", "test", tmp_path / "empty")) in msg
     if download:
         assert network_calls and "download from" in msg and "network disabled" in msg
     else:
@@ -390,5 +391,5 @@ def test_a_data_root_holding_archives_is_never_written(
     ds = load_dataset("mnist", "test")
     assert len(ds) == 10000 and ds.y[:3].tolist() == [7, 2, 1]
     assert sorted(p.relative_to(shared) for p in shared.rglob("*")) == before
-    assert (own / "data" / CACHE_DIRNAME / "mnist-test.safetensors").is_file()
+    assert len(list((own / "data" / CACHE_DIRNAME).glob("mnist-test-*.safetensors"))) == 1  # keyed by the root
     assert not network_calls

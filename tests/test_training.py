@@ -57,7 +57,9 @@ def test_loss_falls_and_the_run_directory_loads(tmp_path: Path) -> None:
     assert torch.equal(loaded.encode(x), model.encode(x))
     assert loaded.preprocessing == Preprocessing(scale=1 / 255)  # copied from the dataset
     recipe = json.loads((out / "config.json").read_text())["training"]
-    assert recipe["seed"] == 0 and recipe["epochs"] == 3 and recipe["dataset"] == "toy:train"
+    assert (
+        recipe["seed"] == 0 and recipe["epochs"] == 3 and recipe["dataset"] == "toy" and recipe["data"] == "toy:train"
+    )
     assert TrainConfig.from_dict(recipe["train_config"]) == cfg
     for key in ("wall_time_s", "device", "hardware", "aezoo_version", "final_val_loss"):
         assert key in recipe

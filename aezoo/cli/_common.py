@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from ..progress import set_enabled
+
 F = Callable[..., Any]
 
 
@@ -62,7 +64,7 @@ def set_option(f: F) -> F:
         "sets",
         multiple=True,
         metavar="KEY=VALUE",
-        help="Override a model config field (repeatable), e.g. --set latent_dim=8.",
+        help="Override a model config field (repeatable), e.g. --set latent_dim=8; `aezoo info ARCH` lists the fields.",
     )(f)
 
 
@@ -75,3 +77,20 @@ def invocation(ctx: click.Context) -> str:
     if argv0.name == "aezoo" or (argv0.name == "__main__.py" and argv0.parent.name == "aezoo"):
         return shlex.join(["aezoo", *sys.argv[1:]])
     return " ".join(["aezoo", *ctx.command_path.split()[1:]])
+
+
+def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        set_enabled(False)
+
+
+def quiet_option(f: F) -> F:
+    """``--quiet``/``-q``: no progress output (bars on a terminal, periodic lines elsewhere)."""
+    return click.option(
+        "--quiet",
+        "-q",
+        is_flag=True,
+        expose_value=False,
+        callback=_quiet,
+        help="No progress output (a bar on a terminal, periodic lines in logs).",
+    )(f)

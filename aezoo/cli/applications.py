@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from ._common import data_options, device_option
+from ._common import data_options, device_option, quiet_option
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -66,6 +66,7 @@ def _echo_metrics(metrics: dict[str, Any], as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Encode the first N samples only.")
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1000, show_default=True)
 @device_option
+@quiet_option
 def encode_cmd(
     model: str,
     out: str,
@@ -191,6 +192,7 @@ def _write_codes(out: Path, codes: Tensor, labels: Tensor | None) -> list[Path]:
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None, help="Save the detector as JSON.")
 @device_option
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
 def detect_cmd(
     model: str,
@@ -346,6 +348,7 @@ def _labels(ds: DeviceDataset, where: str) -> Tensor:
 @click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True, help="Samples for the PSNR.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
 @device_option
+@quiet_option
 def denoise_cmd(
     model: str,
     out: str,
@@ -402,6 +405,7 @@ def denoise_cmd(
 @click.option("--n", "n", type=click.IntRange(min=1, max=1024), default=64, show_default=True, help="How many samples.")
 @click.option("--seed", type=int, default=None, help="Seed for a repeatable draw.")
 @device_option
+@quiet_option
 def generate_cmd(model: str, out: str, n: int, seed: int | None, device: str) -> None:
     """Draw N new samples from a generative MODEL_OR_DIR (one with sample(n), e.g. vae or aae).
 

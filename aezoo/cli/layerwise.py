@@ -90,7 +90,7 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str | tupl
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Train on the first N samples only.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Model directory to write.")
 @click.option("--overwrite", is_flag=True, help="Replace the run that --out holds (its files are removed first).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output (a bar on a terminal, periodic lines in logs).")
 def pretrain_cmd(
     dims: tuple[int, ...],
     dataset: str,

@@ -10,6 +10,15 @@ import click
 from ._common import data_options, device_option, invocation, parse_sets, set_option
 
 
+def _labels(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integer labels, e.g. 0,1") from None
+
+
 @click.command("train")
 @click.argument("arch")
 @data_options
@@ -70,7 +79,14 @@ from ._common import data_options, device_option, invocation, parse_sets, set_op
     help="Read the data from disk batch by batch (.npy, .safetensors, image folders, built-in datasets) instead "
     "of holding it [default: only when it is larger than $AEZOO_MEMORY_BUDGET or half the available memory].",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--classes", callback=_labels, default=None, help="Train on these labels only, e.g. --classes 1,7.")
+@click.option(
+    "--exclude-classes",
+    callback=_labels,
+    default=None,
+    help="Leave these labels out, e.g. --exclude-classes 0 (normal data for `aezoo detect --anomalous-class 0`).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress output (a bar on a terminal, periodic lines in logs).")
 @click.pass_context
 def train_cmd(
     ctx: click.Context,
@@ -87,6 +103,8 @@ def train_cmd(
     overwrite: bool,
     limit: int | None,
     stream: bool | None,
+    classes: list[int] | None,
+    exclude_classes: list[int] | None,
     quiet: bool,
     seed: int,
     **options: Any,
@@ -96,6 +114,7 @@ def train_cmd(
     \b
     aezoo train conv --dataset mnist --epochs 5 --out runs/conv
     aezoo train vae --set latent_dim=8 --schedule cosine --out runs/vae
+    aezoo train conv --exclude-classes 0 --out runs/conv-no0   (normal data for anomaly detection)
     torchrun --nproc_per_node 4 -m aezoo train conv --out runs/conv   (data parallel)
     """
 
@@ -114,9 +133,15 @@ def train_cmd(
     except click.BadParameter as e:
         raise ConfigError(e.format_message()) from None
     with seeded(seed):  # the initial weights
-        model = create(arch, **model_overrides)
+        model = create(arch, pretrained=False, **model_overrides)  # a pretrained name lends its config
     config = TrainConfig.for_model(model, **settings)  # the architecture's defaults under the flags given
     data = load_dataset(dataset, "train", root=data_dir, device=resolve_device(device, local_rank()), stream=stream)
+    if classes is not None or exclude_classes is not None:
+        if not hasattr(data, "filter_classes"):
+            raise ConfigError(
+                "--classes/--exclude-classes select samples in memory; drop --stream (or use --no-stream)"
+            )
+        data = data.filter_classes(classes, exclude=exclude_classes)
     if limit is not None:
         if limit < 1:
             raise ConfigError(f"--limit must be >= 1, got {limit!r}")

@@ -16,8 +16,10 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 from torch import Tensor, nn
 
+import aezoo  # the public facade, resolved at call time: from_pretrained/push_to_hub are aliases of it
+
 from ..config import AEConfig, config_from_dict, replace_config
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, WeightsError
 from ..preprocessing import Preprocessing
 from ..pretrained import Pretrained
 from ..serialization import save_model
@@ -126,6 +128,7 @@ class Autoencoder(nn.Module):
         # Where the model draws its training noise (masks, reparameterisation, prior draws):
         # set by the trainer and the layer-wise engine from their seed; None is torch's global one.
         self.generator: torch.Generator | None = None
+        self.training_record: dict[str, Any] | None = None  # set by the trainer; config.json's "training"
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -202,8 +205,21 @@ class Autoencoder(nn.Module):
                 f"{type(self).__name__} expects a floating-point {what}, got {x.dtype}; "
                 "convert with x.float() (and scale raw pixels with model.preprocessing.apply)"
             )
+        expected = self._dtype()
+        if expected is not None and x.dtype != expected and not torch.is_autocast_enabled(x.device.type):
+            raise InputError(
+                f"{type(self).__name__} expects {what} of dtype {expected} (its weights' dtype), got {x.dtype}; "
+                f"convert with x.to({expected})"
+            )
         if finite and not bool(torch.isfinite(x).all()):
             raise InputError(f"{what} contains NaN or infinite values; clean the data before passing it")
+
+    def _dtype(self) -> torch.dtype | None:
+        """The floating-point dtype of the weights (inputs must match it), or None for a model without any."""
+        for p in self.parameters():
+            if p.is_floating_point():
+                return p.dtype
+        return None
 
     def check_input(self, x: Tensor, *, finite: bool = True) -> None:
         """Raise :class:`~aezoo.errors.InputError` unless ``x`` is a valid input batch."""
@@ -271,9 +287,43 @@ class Autoencoder(nn.Module):
     def save_pretrained(self, directory: str | Path, **extra: Any) -> Path:
         """Write ``model.safetensors`` and ``config.json`` to ``directory``; returns it.
 
-        ``aezoo.load(directory)`` restores a model with identical outputs.
+        ``aezoo.load(directory)`` restores a model with identical outputs. A model trained by
+        ``aezoo.train``/``Trainer`` also writes its ``training_record`` (recipe, dataset, time) as
+        ``config.json``'s ``"training"``, which the model card shows.
         """
+        record = getattr(self, "training_record", None)
+        if record and "training" not in extra:
+            extra["training"] = record
         return save_model(self, directory, **extra)
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str | Path, *, device: str | torch.device | None = None, revision: str | None = None
+    ) -> Autoencoder:
+        """huggingface_hub's spelling of :func:`aezoo.load`: a pretrained name, a directory or ``hf-hub:ORG/NAME``.
+
+        Called on a model class, the loaded model must be of that class (a ``WeightsError`` otherwise).
+
+        >>> import aezoo
+        >>> aezoo.Autoencoder.from_pretrained("linear-mnist").latent_dim
+        2
+        """
+        model = aezoo.load(name_or_path, device=device, revision=revision)
+        if not isinstance(model, cls):
+            raise WeightsError(
+                f"{str(name_or_path)!r} holds a {type(model).__name__} ({model.architecture!r}), not a "
+                f"{cls.__name__}; load it with aezoo.load or {type(model).__name__}.from_pretrained"
+            )
+        return model
+
+    def push_to_hub(self, repo_id: str, **options: Any) -> str:
+        """huggingface_hub's spelling of :func:`aezoo.publish`: upload this model with its card; returns the commit.
+
+        ``options`` are :func:`aezoo.publish`'s (``private``, ``branch``, ``token``, ``commit_message``...).
+
+        >>> commit = model.push_to_hub("me/conv-mnist")  # doctest: +SKIP
+        """
+        return aezoo.publish(self, repo_id, **options)
 
     def extra_repr(self) -> str:
         return f"architecture={self.architecture!r}, latent_dim={self.latent_dim}, params={self.num_params:,}"

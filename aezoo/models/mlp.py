@@ -63,6 +63,19 @@ class MLPConfig(AEConfig):
     def latent_dim(self) -> int:
         return int(self.dims[-1])
 
+    @classmethod
+    def resolve_aliases(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``latent_dim=k`` (the knob other architectures have) sets the code size, the last entry of ``dims``.
+
+        >>> MLPConfig.resolve_aliases({"latent_dim": 8})["dims"]
+        [784, 8]
+        """
+        if "latent_dim" in data:
+            size = data.pop("latent_dim")
+            dims = list(data.get("dims") or cls.__dataclass_fields__["dims"].default)
+            data["dims"] = [*dims[:-1], size]
+        return data
+
     def validate(self) -> None:
         owner = type(self).__name__
         check_dims(owner, "dims", self.dims, min_len=2)

@@ -15,7 +15,6 @@ import dataclasses
 import math
 import os
 import platform
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import seeding
+from .. import progress, seeding
 from ..config import config_to_dict, dumps_json
 from ..data import Dataset, DeviceDataset, StreamedDataset
 from ..errors import AezooError, InputError, TrainingError, WeightsError
@@ -101,7 +100,7 @@ class Trainer:
         self.config = config or TrainConfig.for_model(model)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.callbacks = list(callbacks)
-        self.progress = progress  # None: show a progress bar when stderr is a terminal
+        self.progress = progress  # False: silent; None/True: a bar on a terminal, plain lines elsewhere
         self.recipe = dict(recipe or {})  # extra keys for config.json's "training" (e.g. the command)
         self.history = History()
         self.should_stop = False
@@ -218,7 +217,9 @@ class Trainer:
             self._emit("epoch", state, {"train": train_terms, "val": val_terms})
 
         self._check_finite(state, {})  # also when a callback stopped the run mid-epoch
-        self._write_outputs(train, val)
+        if env.is_main:  # what save_pretrained and publish put in config.json and the card, from any path
+            self.model.training_record = self._recipe(train, val)
+        self._write_outputs()
         return self.history
 
     def _train_epoch(
@@ -365,32 +366,25 @@ class Trainer:
 
     # ------------------------------------------------------------------ progress
     def _show_progress(self) -> bool:
-        show = self.progress if self.progress is not None else sys.stderr.isatty()
-        return bool(show) and self.env.is_main
+        return self.env.is_main and progress.enabled(self.progress)
 
     def _bar(self, total: int, state: _RunState) -> Any:
-        from tqdm.auto import tqdm
-
-        return tqdm(
-            total=total,
-            initial=state.step,
-            desc=f"epoch {state.epoch + 1}/{self.config.epochs}",
+        return progress.bar(
+            total,
+            f"epoch {state.epoch + 1}/{self.config.epochs}",
             unit="step",
-            leave=False,
-            dynamic_ncols=True,
-            disable=not self._show_progress(),
+            initial=state.step,
+            enabled=self._show_progress(),
         )
 
     def _print_epoch(self, epoch: int) -> None:
-        if not self._show_progress():
-            return
-        from tqdm.auto import tqdm
-
         h = self.history
         line = f"epoch {epoch}/{self.config.epochs}  train loss {h.last('train'):.5g}"
         if h.last("val") is not None:
             line += f"  val loss {h.last('val'):.5g}"
-        tqdm.write(line + f"  {h.samples_per_s[-1]:,.0f} samples/s  {h.wall_s[-1]:.1f} s")
+        progress.write(
+            line + f"  {h.samples_per_s[-1]:,.0f} samples/s  {h.wall_s[-1]:.1f} s", enabled=self._show_progress()
+        )
 
     # ------------------------------------------------------------------ checkpoints
     def _checkpoint(self, state: _RunState) -> None:
@@ -517,9 +511,9 @@ class Trainer:
             with atomic_write(self.out_dir / HISTORY_NAME, "w") as f:
                 f.write(dumps_json(self.history.to_dict()))
 
-    def _write_outputs(self, train: Dataset, val: Dataset | None) -> None:
+    def _write_outputs(self) -> None:
         if self.out_dir is not None and self.env.is_main:
-            self.model.save_pretrained(self.out_dir, training=self._recipe(train, val))
+            self.model.save_pretrained(self.out_dir)  # with model.training_record
             self._write_history()
             try:
                 from ..plots import loss_curve
@@ -538,7 +532,8 @@ class Trainer:
             **self.recipe,
             "train_config": self.config.to_dict(),
             "seed": self.config.seed,
-            "dataset": train.name,
+            "dataset": train.name.split(":")[0].split("/")[0],  # "mnist" of "mnist/train:train"
+            "data": train.name,
             "num_train_samples": len(train),
             "num_val_samples": len(val) * self.env.world_size if val is not None else 0,
             "epochs": len(h.epoch),
@@ -618,6 +613,8 @@ def train(
     Keyword arguments are :class:`TrainConfig` fields; ``resume`` and ``overwrite`` are those of
     :meth:`Trainer.fit`. Use :class:`Trainer` for the history. ``stream`` is passed to
     :func:`aezoo.load_dataset` when ``data`` is a name or a path.
+    The recipe (this call, the settings, the dataset, the time) is kept in ``model.training_record``,
+    so ``model.save_pretrained(d)`` and ``aezoo.publish`` write it into ``config.json`` and the card.
 
     >>> import aezoo, torch
     >>> data = aezoo.DeviceDataset(torch.rand(256, 1, 28, 28))
@@ -627,6 +624,8 @@ def train(
     from ..registry import create
 
     cfg = TrainConfig().replace(**config)  # checked before the model is built
+    given = "".join(f", {k}={v!r}" for k, v in config.items())
+    call = f"aezoo.train({model if isinstance(model, str) else model.architecture!r}, {_data_ref(data)!r}{given})"
     if isinstance(model, str):
         with seeding.seeded(cfg.seed):  # the initial weights
             model = create(model)
@@ -636,6 +635,11 @@ def train(
 
         device = distributed.resolve_device(cfg.device, distributed.local_rank())
         data = load_dataset(data, "train", device=device, stream=stream)
-    trainer = Trainer(model, cfg, out_dir=out_dir, callbacks=callbacks, progress=progress)
+    trainer = Trainer(model, cfg, out_dir=out_dir, callbacks=callbacks, progress=progress, recipe={"recipe": call})
     trainer.fit(data, val, resume=resume, overwrite=overwrite)
     return model
+
+
+def _data_ref(data: object) -> str:
+    """How the recipe names the data (the Trainer checks its type)."""
+    return data if isinstance(data, str) else str(getattr(data, "name", "") or "data")

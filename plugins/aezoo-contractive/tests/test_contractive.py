@@ -63,7 +63,7 @@ def test_pretrained_entry_is_registered() -> None:
     weights = aezoo.info("contractive-mnist")["weights"]
     assert weights["repo_id"] == "aezoo-contrib/contractive-mnist"
     assert weights["package"] == "aezoo-contractive"
-    assert aezoo.create("contractive-mnist").latent_dim == 64
+    assert aezoo.create("contractive-mnist", pretrained=False).latent_dim == 64
 
 
 def test_the_shipped_entry_pins_the_bundle() -> None:
