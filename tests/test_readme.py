@@ -23,7 +23,7 @@ from aezoo import data as data_module
 from aezoo.cli.main import cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-N = {"train": 128, "test": 32}  # samples per split here (the CLI block's NLL decodes 32 x 1000 codes)
+N = {"train": 128, "test": 100}  # samples per split here (a 1 % false-positive rate needs 100 normal samples)
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.M | re.S)
 # What this test cannot do offline on 2 CPU cores, and why: (pattern in a command/block, reason).
 _NEEDS = [
