@@ -33,7 +33,6 @@ _NEEDS = [
     (re.compile(r"^aezoo (publish|pull|release)\b"), "talks to the Hugging Face Hub (network)"),
     (re.compile(r"[\"']hf-hub:"), "loads from the Hugging Face Hub (network)"),
     (re.compile(r"\b(publish|push_to_hub)\("), "publishes to the Hugging Face Hub (network)"),
-    (re.compile(r"\.fit\(X\)"), "a sketch over the reader's own arrays (X, mnist_pixels, x are not defined in it)"),
 ]
 
 
