@@ -251,7 +251,15 @@ def test_a_csv_table_end_to_end_on_the_command_line(tmp_path: Path) -> None:
     files = _sensor_tables(tmp_path)
     torch.manual_seed(0)
     model = aezoo.create("mlp", input_shape=(8,), dims=(8, 3), output_activation="linear")
-    aezoo.train(model, aezoo.load_dataset(files["normal"]), epochs=40, lr=1e-2, val_fraction=0, progress=False)
+    aezoo.train(
+        model,
+        aezoo.load_dataset(files["normal"]),
+        epochs=40,
+        lr=1e-2,
+        schedule="constant",
+        val_fraction=0,
+        progress=False,
+    )
     folder = model.save_pretrained(tmp_path / "sensors")
 
     def run(*args: object) -> str:
