@@ -13,7 +13,7 @@ from ._common import data_options, device_option, quiet_option
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from aezoo.data import DeviceDataset
+    from aezoo.data import Dataset
     from aezoo.models.base import Autoencoder
 
 CODE_SUFFIXES = (".npy", ".npz", ".pt", ".safetensors")
@@ -31,7 +31,7 @@ def _model(model: str, device: str) -> Autoencoder:
     return aezoo.load(model, device=_device(device))
 
 
-def _data(dataset: str, split: str, data_dir: str | None, device: str, limit: int | None = None) -> DeviceDataset:
+def _data(dataset: str, split: str, data_dir: str | None, device: str, limit: int | None = None) -> Dataset:
     from aezoo.data import load_dataset
 
     ds = load_dataset(dataset, split, root=data_dir, device=device)
@@ -282,7 +282,7 @@ def detect_cmd(
     _echo_metrics(report, as_json)
 
 
-def _write_scores(path: str, detector: Any, test: DeviceDataset, scores: Tensor, flagged: Tensor) -> Path:
+def _write_scores(path: str, detector: Any, test: Dataset, scores: Tensor, flagged: Tensor) -> Path:
     import csv
     import io
 
@@ -304,7 +304,7 @@ def _write_scores(path: str, detector: Any, test: DeviceDataset, scores: Tensor,
     return Path(path)
 
 
-def _draw_heatmap(path: str, detector: Any, test: DeviceDataset, scores: Tensor, flagged: Tensor, n: int) -> Path:
+def _draw_heatmap(path: str, detector: Any, test: Dataset, scores: Tensor, flagged: Tensor, n: int) -> Path:
     from aezoo import plots
 
     top = scores.argsort(descending=True)[:n].to(test.x.device)
@@ -320,7 +320,7 @@ def _draw_heatmap(path: str, detector: Any, test: DeviceDataset, scores: Tensor,
     )
 
 
-def _labels(ds: DeviceDataset, where: str) -> Tensor:
+def _labels(ds: Dataset, where: str) -> Tensor:
     if ds.y is None:
         from aezoo.errors import DataError
 

@@ -73,7 +73,7 @@ class MLPConfig(AEConfig):
         """
         if "latent_dim" in data:
             size = data.pop("latent_dim")
-            dims = list(data.get("dims") or cls.__dataclass_fields__["dims"].default)
+            dims = list(data.get("dims") or cls.dims)  # the class attribute is the field's default
             data["dims"] = [*dims[:-1], size]
         return data
 
