@@ -99,6 +99,7 @@ __all__ = [
     "Pretrained",
     "StageSpec",
     "StageWeights",
+    "StreamedDataset",
     "TrainConfig",
     "Trainer",
     "TrainingError",
