@@ -77,7 +77,8 @@ def _inputs(model: Autoencoder, data: Tensor | Dataset) -> Tensor:
     elif not isinstance(data, Tensor):
         raise InputError(
             f"expected a torch.Tensor of shape (N, {', '.join(map(str, model.input_shape))}) or an "
-            f"aezoo dataset, got {type(data).__name__}; wrap arrays with torch.as_tensor(x).float()"
+            f"aezoo dataset (DeviceDataset, StreamedDataset), got {type(data).__name__}; "
+            "wrap arrays with torch.as_tensor(x).float()"
         )
     return data.to(model.device)
 

@@ -113,7 +113,8 @@ def _write_codes(out: Path, codes: Tensor, labels: Tensor | None) -> list[Path]:
         if suffix == ".npy":
             np.save(f, codes.numpy(), allow_pickle=False)
         elif suffix == ".npz":
-            # numpy's stub lets a ** key be its allow_pickle (a keyword only numpy >= 2.1 has, so not passed here).
+            # numpy's stub reads a ** key as possibly its allow_pickle keyword (not passed: an older numpy
+            # would store it as one more array); the keys here are "features" and "labels".
             np.savez(f, **{k: v.numpy() for k, v in tensors.items()})  # type: ignore[arg-type]
         elif suffix == ".pt":
             torch.save(tensors, f)  # a dict of plain tensors: torch.load(..., weights_only=True) reads it
