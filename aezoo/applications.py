@@ -5,7 +5,8 @@ and asks a model for more only by the capabilities its class declares: ``sample(
 generation, ``corrupt(x)`` for a denoiser's own noise. No function here asks which class a model is.
 
 All passes run in eval mode under ``torch.no_grad`` and restore the model's training flag.
-A :class:`~aezoo.data.DeviceDataset` is mapped to the model's input space first
+A dataset (a :class:`~aezoo.data.DeviceDataset`, or a streamed :class:`~aezoo.streaming.StreamedDataset`,
+read whole) is mapped to the model's input space first
 (:func:`aezoo.evaluation.model_inputs`); a tensor is taken as already in that space.
 """
 
@@ -23,7 +24,7 @@ from torch import Tensor
 
 from . import progress, seeding
 from .config import read_json
-from .data import DeviceDataset
+from .data import Dataset, DeviceDataset, StreamedDataset
 from .errors import AezooError, ConfigError, InputError
 from .loading import HF_HUB_PREFIX, load
 from .models import noise
@@ -67,16 +68,17 @@ def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _inputs(model: Autoencoder, data: Tensor | DeviceDataset) -> Tensor:
+def _inputs(model: Autoencoder, data: Tensor | Dataset) -> Tensor:
     """``data`` in the model's input space, on the model's device."""
-    if isinstance(data, DeviceDataset):
+    if isinstance(data, (DeviceDataset, StreamedDataset)):
         from .evaluation import model_inputs
 
         data = model_inputs(model, data.to(model.device))
     elif not isinstance(data, Tensor):
         raise InputError(
             f"expected a torch.Tensor of shape (N, {', '.join(map(str, model.input_shape))}) or an "
-            f"aezoo.DeviceDataset, got {type(data).__name__}; wrap arrays with torch.as_tensor(x).float()"
+            f"aezoo dataset (DeviceDataset, StreamedDataset), got {type(data).__name__}; "
+            "wrap arrays with torch.as_tensor(x).float()"
         )
     return data.to(model.device)
 
@@ -100,7 +102,7 @@ def _batched(fn: Callable[[Tensor], Tensor], x: Tensor, batch_size: int, desc: s
 
 
 # ----------------------------------------------------------------------------- dimensionality reduction
-def reduce(model: Autoencoder, data: Tensor | DeviceDataset, *, batch_size: int = 1000) -> Tensor:
+def reduce(model: Autoencoder, data: Tensor | Dataset, *, batch_size: int = 1000) -> Tensor:
     """The codes ``(N, latent_dim)`` of ``data``: the autoencoder as a dimensionality reduction.
 
     ``data`` is a batch in model space or a :class:`~aezoo.data.DeviceDataset`; the codes are
@@ -116,7 +118,7 @@ def reduce(model: Autoencoder, data: Tensor | DeviceDataset, *, batch_size: int 
 
 
 def extract_features(
-    model: Autoencoder, data: Tensor | DeviceDataset, *, batch_size: int = 1000, as_numpy: bool = False
+    model: Autoencoder, data: Tensor | Dataset, *, batch_size: int = 1000, as_numpy: bool = False
 ) -> Tensor | np.ndarray:
     """:func:`reduce` for a downstream model: the codes as features, a numpy array with ``as_numpy``.
 
@@ -146,7 +148,7 @@ SCORES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"mse": _mse, "mae": _ma
 
 
 def reconstruction_errors(
-    model: Autoencoder, data: Tensor | DeviceDataset, *, score: str = "mse", batch_size: int = 1000
+    model: Autoencoder, data: Tensor | Dataset, *, score: str = "mse", batch_size: int = 1000
 ) -> Tensor:
     """Per-sample reconstruction errors ``(N,)`` of ``data`` (float32, on the model's device).
 
@@ -170,9 +172,7 @@ _ERROR_MAPS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 }
 
 
-def error_maps(
-    model: Autoencoder, data: Tensor | DeviceDataset, *, score: str = "mse", batch_size: int = 1000
-) -> Tensor:
+def error_maps(model: Autoencoder, data: Tensor | Dataset, *, score: str = "mse", batch_size: int = 1000) -> Tensor:
     """Per-feature (per-pixel) reconstruction errors, shaped like the inputs ``(N, *input_shape)``.
 
     Squared errors for ``mse`` / ``sse``, absolute errors for ``mae``: their per-sample mean
@@ -282,7 +282,7 @@ class AnomalyDetector:
     def fit(
         cls,
         model: Autoencoder,
-        normal_data: Tensor | DeviceDataset,
+        normal_data: Tensor | Dataset,
         *,
         quantile: float | None = None,
         target_fpr: float | None = None,
@@ -309,7 +309,7 @@ class AnomalyDetector:
 
     def calibrate(
         self,
-        normal_data: Tensor | DeviceDataset,
+        normal_data: Tensor | Dataset,
         *,
         quantile: float | None = None,
         target_fpr: float | None = None,
@@ -362,11 +362,11 @@ class AnomalyDetector:
         return self
 
     # ------------------------------------------------------------------ scores
-    def score(self, x: Tensor | DeviceDataset) -> Tensor:
+    def score(self, x: Tensor | Dataset) -> Tensor:
         """Per-sample reconstruction errors ``(N,)`` (float32, on the model's device)."""
         return reconstruction_errors(self.model, x, score=self.score_name, batch_size=self.batch_size)
 
-    def normalized_score(self, x: Tensor | DeviceDataset) -> Tensor:
+    def normalized_score(self, x: Tensor | Dataset) -> Tensor:
         """Scores in [0, 1]: the fraction of calibration scores below each one (ties count half).
 
         0.5 is a typical normal input, the threshold sits near ``quantile``, and 1.0 means worse
@@ -378,7 +378,7 @@ class AnomalyDetector:
         at_or_below = torch.searchsorted(calib, s, right=True).double()
         return (below + at_or_below) / (2 * calib.numel())
 
-    def p_value(self, x: Tensor | DeviceDataset) -> Tensor:
+    def p_value(self, x: Tensor | Dataset) -> Tensor:
         """Conformal p-values ``(1 + #{calibration scores >= s}) / (n + 1)``, ``(N,)`` float64 on the CPU.
 
         Under the hypothesis that ``x`` is normal (exchangeable with the calibration data), the
@@ -390,11 +390,11 @@ class AnomalyDetector:
         at_least = calib.numel() - torch.searchsorted(calib, s, right=False)
         return (1 + at_least.double()) / (calib.numel() + 1)
 
-    def error_map(self, x: Tensor | DeviceDataset) -> Tensor:
+    def error_map(self, x: Tensor | Dataset) -> Tensor:
         """The per-feature errors behind :meth:`score`, shaped like the input ``(N, *input_shape)``."""
         return error_maps(self.model, x, score=self.score_name, batch_size=self.batch_size)
 
-    def predict(self, x: Tensor | DeviceDataset) -> Tensor:
+    def predict(self, x: Tensor | Dataset) -> Tensor:
         """``True`` where a sample is anomalous: its score lies above the threshold."""
         return self.flag(self.score(x))
 
@@ -402,15 +402,7 @@ class AnomalyDetector:
         """``True`` where precomputed ``scores`` (from :meth:`score`) lie above the threshold."""
         return torch.as_tensor(scores) > self._threshold("flag scores")
 
-    def _check_fitted(self) -> None:
-        # A NaN threshold compares False with every score: it would answer "all normal".
-        if not math.isfinite(self.threshold):
-            raise InputError(
-                f"this detector has no threshold (threshold={self.threshold!r}): it was not fitted; calibrate it "
-                "with AnomalyDetector.fit(model, normal_data) or read one with AnomalyDetector.load(path)"
-            )
-
-    def evaluate(self, x: Tensor | DeviceDataset, labels: Tensor) -> dict[str, float | int]:
+    def evaluate(self, x: Tensor | Dataset, labels: Tensor) -> dict[str, float | int]:
         """Detection quality against ``labels`` (1/True = anomalous, one per sample).
 
         Returns ``auc`` (ROC AUC of the scores, threshold-free), and at the threshold:
@@ -710,7 +702,7 @@ def add_noise(
     return noise.corrupt(x, kind, level, generator)
 
 
-def denoise(model: Autoencoder, x: Tensor | DeviceDataset, *, batch_size: int = 1000) -> Tensor:
+def denoise(model: Autoencoder, x: Tensor | Dataset, *, batch_size: int = 1000) -> Tensor:
     """The model's reconstruction of (noisy) inputs ``x``: the denoised version.
 
     Any model can be asked; a trained denoiser (``capabilities.corrupt``, e.g. ``denoising``)

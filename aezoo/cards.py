@@ -10,10 +10,10 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
-    from huggingface_hub import ModelCard
+    from huggingface_hub import ModelCard, ModelCardData
 
 __all__ = ["FIGURE_SUFFIXES", "build_card", "card_metrics", "dataset_of"]
 
@@ -23,13 +23,18 @@ _PROBE_TASK = "image-classification"  # a linear classifier on the codes (aezoo.
 PROBE_METRICS = ("probe_accuracy", "pca_probe_accuracy")
 
 
+def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """``config[key]`` if it is a mapping, else an empty one."""
+    value = config.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
 def dataset_of(config: Mapping[str, Any]) -> str:
     """The dataset a model directory's ``config.json`` says it was trained on ("" if unknown)."""
-    training = config.get("training") if isinstance(config.get("training"), Mapping) else {}
     for value in (
         config.get("dataset"),
-        training.get("dataset"),
-        (config.get("data") or {}).get("name") if isinstance(config.get("data"), Mapping) else None,
+        _section(config, "training").get("dataset"),
+        _section(config, "data").get("name"),
     ):
         if value:
             return str(value)
@@ -107,7 +112,7 @@ def _relative(match: re.Match[str]) -> str:
 
 def card_metrics(card: ModelCard) -> dict[str, float]:
     """The metrics a model card carries in its ``model-index``, by metric type."""
-    results = card.data.eval_results or []
+    results = cast("ModelCardData", card.data).eval_results or []  # a ModelCard's data is a ModelCardData
     return {str(r.metric_type): float(r.metric_value) for r in results}
 
 
@@ -156,7 +161,7 @@ def _body(
         "```",
         "",
     ]
-    training = config.get("training") if isinstance(config.get("training"), Mapping) else {}
+    training = _section(config, "training")
     lines += ["## Training", ""]
     rows = [
         ("recipe", training.get("command") or training.get("recipe")),

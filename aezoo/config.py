@@ -99,7 +99,7 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
         raise ConfigError(f"a config must be a mapping of field names to values, got {data!r}")
     if isinstance(cls, type) and issubclass(cls, AEConfig):
         data = cls.resolve_aliases(dict(data))
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]  # C is bound to AEConfig, a dataclass
     unknown = sorted(set(data) - names)
     if unknown:
         hints = []

@@ -21,7 +21,7 @@ from .serialization import atomic_write
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .data import DeviceDataset
+    from .data import Dataset
     from .models.base import Autoencoder
 
 __all__ = ["denoising_grid", "error_heatmap", "latent_map", "loss_curve", "reconstruction_grid", "sample_grid"]
@@ -249,7 +249,7 @@ class _EvalMode:
         self.model.train(self.was_training)
 
 
-def _inputs(model: Autoencoder, x: Tensor | DeviceDataset, n: int | None = None) -> Tensor:
+def _inputs(model: Autoencoder, x: Tensor | Dataset, n: int | None = None) -> Tensor:
     """The first ``n`` samples in model space (a dataset is checked and mapped there)."""
     if not isinstance(x, Tensor):
         from .evaluation import model_inputs
@@ -289,7 +289,7 @@ def _image_rows(
     return _save_figure(fig, path)
 
 
-def reconstruction_grid(model: Autoencoder, x: Tensor | DeviceDataset, path: str | Path, n: int = 16) -> Path:
+def reconstruction_grid(model: Autoencoder, x: Tensor | Dataset, path: str | Path, n: int = 16) -> Path:
     """Draw the first ``n`` inputs (top) above their reconstructions (bottom).
 
     ``x`` is a batch in model space, or a :class:`~aezoo.data.DeviceDataset` (mapped to the
@@ -327,7 +327,7 @@ def sample_grid(model: Autoencoder, path: str | Path, n: int = 64, *, generator:
 
 def denoising_grid(
     model: Autoencoder,
-    x: Tensor | DeviceDataset,
+    x: Tensor | Dataset,
     path: str | Path,
     n: int = 8,
     *,
@@ -351,7 +351,7 @@ def denoising_grid(
 
 def error_heatmap(
     model: Autoencoder,
-    x: Tensor | DeviceDataset,
+    x: Tensor | Dataset,
     errors: Tensor,
     path: str | Path,
     *,
@@ -455,9 +455,7 @@ def _encode_all(model: Autoencoder, x: Tensor, batch_size: int = 1000) -> Tensor
     return torch.cat(codes).float()
 
 
-def latent_map(
-    model: Autoencoder, dataset: DeviceDataset | Tensor, path: str | Path, *, max_points: int = 5000
-) -> Path:
+def latent_map(model: Autoencoder, dataset: Dataset | Tensor, path: str | Path, *, max_points: int = 5000) -> Path:
     """Scatter the codes of (up to ``max_points``) samples, coloured by label when there are labels.
 
     Codes with more than two dimensions are projected on their first two principal components

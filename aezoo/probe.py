@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from .data import DeviceDataset
+from .data import Dataset
 from .errors import DataError, InputError
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def _codes(model: Autoencoder, x: Tensor, batch_size: int) -> Tensor:
         return torch.cat([model.encode(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]).double()
 
 
-def _labelled(ds: DeviceDataset, which: str) -> Tensor:
+def _labelled(ds: Dataset, which: str) -> Tensor:
     if ds.y is None:
         raise DataError(
             f"the linear probe needs labels, but the {which} data {ds.name!r} has none; probe on a labelled "
@@ -123,8 +123,8 @@ def _labelled(ds: DeviceDataset, which: str) -> Tensor:
 
 def linear_probe(
     model: Autoencoder,
-    train: DeviceDataset,
-    test: DeviceDataset,
+    train: Dataset,
+    test: Dataset,
     *,
     pca: bool = True,
     l2: float = 1e-4,

@@ -323,7 +323,7 @@ def create(name: str, **overrides: Any) -> Autoencoder:
     if name in entries:
         entry = entries[name]
         return _build(name, get_architecture(entry.architecture), dict(entry.config), overrides)
-    return get_architecture(name)  # raises the error with close matches
+    return _build(name, get_architecture(name), None, overrides)  # an unknown name raises there, with close matches
 
 
 def _build(name: str, cls: type[Autoencoder], config: Any, overrides: dict[str, Any]) -> Autoencoder:

@@ -27,6 +27,7 @@ measured bf16 and fp32 matmul rate). A markdown table goes to stdout, everything
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import time
@@ -248,7 +249,7 @@ def _no_pretraining(
     _sync(device)
     wall = time.perf_counter() - t0
     precision = "bf16" if args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda") else "fp32"
-    flops = 12 * sum(a * b for a, b in zip(DIMS[:-1], DIMS[1:])) * len(train) * len(history.epoch)
+    flops = 12 * sum(a * b for a, b in itertools.pairwise(DIMS)) * len(train) * len(history.epoch)
     return {
         "pretraining": "none",
         "precision": precision,
@@ -290,7 +291,8 @@ def _fmt(v: Any, spec: str) -> str:
 def _markdown(result: dict[str, Any]) -> str:
     peak = result["matmul_flops_per_s"]
     lines = [
-        f"MNIST {result['num_train']} train / {result['num_test']} test images, {result['hardware']} ({result['device']}); "
+        f"MNIST {result['num_train']} train / {result['num_test']} test images, "
+        f"{result['hardware']} ({result['device']}); "
         f"measured matmul: bf16 {peak['bf16'] / 1e9:,.0f} GFLOP/s, fp32 {peak['fp32'] / 1e9:,.0f} GFLOP/s",
         "",
         "| run | budget (deep epochs) | test SSE/image | unrolled SSE/image | pretrain s | fine-tune s | total s "
@@ -301,7 +303,8 @@ def _markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {r.get('budget_epochs', '–')} | {r['test_sse_per_image']:.2f} | "
             f"{_fmt(r.get('unrolled', {}).get('test_sse_per_image'), '.2f')} | {_fmt(r.get('pretrain_s'), '.1f')} | "
-            f"{_fmt(r.get('finetune_s'), '.1f')} | {r['wall_s']:.1f} | {_fmt(r.get('finetune_samples_per_s'), ',.0f')} | "
+            f"{_fmt(r.get('finetune_s'), '.1f')} | {r['wall_s']:.1f} | "
+            f"{_fmt(r.get('finetune_samples_per_s'), ',.0f')} | "
             f"{_fmt(r['flops_per_s'] / 1e9 if r.get('flops_per_s') else None, ',.1f')} | "
             f"{_fmt(r.get('fraction_of_matmul_peak'), '.1%')} |"
         )
@@ -317,7 +320,8 @@ def _markdown(result: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {s['stage']} | {s['dims'][0]}→{s['dims'][1]} | {s['loss']} | {s['epochs']} | "
                 f"{_fmt(s['final_loss'], '.4f')} | {s['train_recon_mse']:.4f} | {s['wall_s']:.2f} | "
-                f"{_fmt(s['samples_per_s'], ',.0f')} | {_fmt(s['flops_per_s'] / 1e9 if s['flops_per_s'] else None, ',.1f')} | "
+                f"{_fmt(s['samples_per_s'], ',.0f')} | "
+                f"{_fmt(s['flops_per_s'] / 1e9 if s['flops_per_s'] else None, ',.1f')} | "
                 f"{_fmt(s['fraction_of_matmul_peak'], '.1%')} |"
             )
     return "\n".join(lines)

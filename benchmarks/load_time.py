@@ -37,7 +37,8 @@ def main() -> None:
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     print(
-        f"hardware: {hardware_name(torch.device('cpu'))}, torch {torch.__version__}, {args.repeats} fresh processes each"
+        f"hardware: {hardware_name(torch.device('cpu'))}, torch {torch.__version__}, "
+        f"{args.repeats} fresh processes each"
     )
     print("| model | size (MB) | import aezoo (s) | first registry lookup (s) | aezoo.load (s) |")
     print("|---|---:|---:|---:|---:|")

@@ -76,7 +76,7 @@ def run_tutorial(data_dir: Path, x_test: torch.Tensor, args: argparse.Namespace)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     seen, next_check, reached, mse = 0, args.check_every, None, float("nan")
     train_clock = Clock()  # the loop with its data loading (the recipe's real cost), checks excluded
-    for epoch in range(args.max_epochs):
+    for _epoch in range(args.max_epochs):
         for x, _ in loader:
             x = x.to(args.device)
             loss = nn.functional.mse_loss(model(x).reconstruction, x)

@@ -47,7 +47,10 @@ def test_training_noise_comes_from_the_models_generator(name: str) -> None:
 # ---------------------------------------------------------------------------- MLP family
 def test_tied_has_half_the_weights_and_transposed_decoder() -> None:
     stacked, tied = aezoo.create("stacked"), aezoo.create("tied")
-    weights = lambda m: sum(p.numel() for n, p in m.named_parameters() if n.endswith("weight"))  # noqa: E731
+
+    def weights(m: torch.nn.Module) -> int:
+        return sum(p.numel() for n, p in m.named_parameters() if n.endswith("weight"))
+
     assert weights(tied) * 2 == weights(stacked)
     assert 0.49 < tied.num_params / stacked.num_params < 0.52
     assert not any(k.startswith("decoder.") for k in tied.state_dict())
@@ -181,8 +184,8 @@ def test_aae_training_step_updates_the_discriminator() -> None:
     dec = [p.detach().clone() for p in model.decoder.parameters()]
     terms = model.training_step(x, optimizers)
     assert set(terms) >= {"reconstruction", "disc", "gen", "loss"}
-    assert all(not torch.equal(a, b) for a, b in zip(disc, model.discriminator.parameters()))
-    assert all(not torch.equal(a, b) for a, b in zip(dec, model.decoder.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(disc, model.discriminator.parameters(), strict=True))
+    assert all(not torch.equal(a, b) for a, b in zip(dec, model.decoder.parameters(), strict=True))
     assert model.sample(3).shape == (3, *model.input_shape)
     uniform = make("aae", prior="uniform", prior_scale=2.0)
     z = uniform.sample_prior(1000)

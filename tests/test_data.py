@@ -228,7 +228,7 @@ def test_image_folder_labels_from_subfolders_and_size_check(tmp_path: Path) -> N
     ds = load_dataset(str(tmp_path))
     assert ds.y.tolist() == [0, 0, 0, 1, 1]
     _write_images(tmp_path / "odd", 1, (5, 4), "L")
-    with pytest.raises(DataError, match="one size.*5x4"):
+    with pytest.raises(DataError, match=r"one size.*5x4"):
         load_user_data(tmp_path)
     with pytest.raises(DataError, match="no images"):
         load_user_data((tmp_path / "empty").mkdir() or tmp_path / "empty")
@@ -323,7 +323,7 @@ def test_non_finite_values_are_refused_once_at_load(tmp_path: Path) -> None:
     x[2, 1] = np.nan
     x[7, 0] = np.inf
     np.save(tmp_path / "nan.npy", x)
-    with pytest.raises(DataError, match="2 NaN or infinite value.*first in sample 2"):
+    with pytest.raises(DataError, match=r"2 NaN or infinite value.*first in sample 2"):
         load_user_data(tmp_path / "nan.npy")
     (tmp_path / "nan.csv").write_text("1,2\nnan,3\n")
     with pytest.raises(DataError, match="1 NaN"):

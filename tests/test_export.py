@@ -97,7 +97,7 @@ def test_bad_requests_are_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match=r"torchscript files end in '\.pt'.*m\.pt'"):
         export(model, tmp_path / "m.onnx", format="torchscript")
     with pytest.raises(ExportError, match="export takes an aezoo model"):
-        export(torch.nn.Linear(2, 2), tmp_path / "m.onnx")  # type: ignore[arg-type]
+        export(torch.nn.Linear(2, 2), tmp_path / "m.onnx")  # type: ignore[arg-type]  # the wrong type is the test
     assert not list(tmp_path.iterdir())  # nothing was written
     (tmp_path / "broken.onnx").write_bytes(b"not a model")
     with pytest.raises(ExportError, match="cannot read"):
@@ -117,7 +117,7 @@ def test_missing_onnx_packages_name_the_pip_command(monkeypatch: pytest.MonkeyPa
     assert isinstance(MissingDependencyError("x"), ImportError)
 
 
-class _Branchy(type(aezoo.create("linear"))):  # type: ignore[misc]
+class _Branchy(type(aezoo.create("linear"))):  # type: ignore[misc]  # a base computed at run time
     """A plugin-like model whose code depends on the data's values: torch.export cannot capture it."""
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:

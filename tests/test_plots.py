@@ -8,7 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
+import aezoo
 from aezoo import plots
+from aezoo.data import DeviceDataset
+from aezoo.errors import InputError
+from aezoo.models.linear import LinearAE
 
 # Architectures still being written warn once on discovery; that is not what these tests check.
 pytestmark = pytest.mark.filterwarnings("ignore::aezoo.registry.PluginWarning")
@@ -45,17 +49,11 @@ def test_loss_curve_writes_png(tmp_path: Path, history: object) -> None:
 
 
 def test_loss_curve_rejects_empty_history(tmp_path: Path) -> None:
-    from aezoo.errors import InputError
-
     with pytest.raises(InputError, match="no per-epoch"):
         plots.loss_curve({"epoch": []}, tmp_path / "loss.png")
 
 
 # ----------------------------------------------------------------------------- model pictures
-import aezoo  # noqa: E402
-from aezoo.data import DeviceDataset  # noqa: E402
-from aezoo.errors import InputError  # noqa: E402
-from aezoo.models.linear import LinearAE  # noqa: E402
 
 
 class _Generative(LinearAE):

@@ -184,6 +184,12 @@ def test_import_aezoo_is_cheap() -> None:
     assert out.split() == ["False", "False"]
 
 
+def test_all_is_static_and_matches_the_lazy_table() -> None:
+    """``__all__`` is a literal list (what linters and type checkers read) naming exactly the lazy names."""
+    assert set(aezoo.__all__) == {"__version__", *aezoo._LAZY}
+    assert len(aezoo.__all__) == len(set(aezoo.__all__))
+
+
 def test_lazy_api_surface() -> None:
     for name in aezoo.__all__:
         if name != "__version__":
@@ -191,4 +197,4 @@ def test_lazy_api_surface() -> None:
                 warnings.simplefilter("ignore")
                 getattr(aezoo, name)
     with pytest.raises(AttributeError):
-        aezoo.does_not_exist  # noqa: B018
+        aezoo.does_not_exist  # noqa: B018 -- the attribute access alone is what raises

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,7 +32,7 @@ def _subspace(n: int, dim: int = 3, features: int = 10, seed: int = 0) -> np.nda
 
 
 @parametrize_with_checks([AutoencoderEstimator(epochs=1)])
-def test_scikit_learn_estimator_checks(estimator: AutoencoderEstimator, check) -> None:  # type: ignore[no-untyped-def]
+def test_scikit_learn_estimator_checks(estimator: AutoencoderEstimator, check: Callable[..., None]) -> None:
     check(estimator)
 
 
@@ -57,7 +59,7 @@ def test_outliers_off_the_subspace_score_lower() -> None:
     np.testing.assert_allclose(est.decision_function(x), est.score_samples(x) - est.offset_)
 
 
-def test_a_bundled_model_without_training(shared_data_copy) -> None:  # type: ignore[no-untyped-def]
+def test_a_bundled_model_without_training(shared_data_copy: Path) -> None:
     mnist = aezoo.load_dataset("mnist", "test", root=shared_data_copy).x[:300].flatten(1).numpy()
     fashion = aezoo.load_dataset("fashion-mnist", "test", root=shared_data_copy).x[:300].flatten(1).numpy()
     est = AutoencoderEstimator(model="conv-mnist").fit(mnist)

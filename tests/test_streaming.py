@@ -299,3 +299,28 @@ def test_trains_on_a_file_larger_than_the_memory_it_may_use(tmp_path: Path) -> N
     assert report["streamed"] is True  # chosen automatically: the budget sees the cap
     assert all(np.isfinite(report["train_loss"] + report["val_loss"]))
     assert report["whole"].startswith("DataError: not enough memory to load"), report["whole"]
+
+
+# ------------------------------------------------------------------------------- users of a dataset
+
+
+def test_applications_take_a_streamed_dataset(tmp_path: Path) -> None:
+    """``reduce``/``AnomalyDetector``/``denoise`` read a streamed dataset whole, as they read a held one."""
+    np.save(tmp_path / "img.npy", _pixels(50).numpy())
+    streamed = load_user_data(tmp_path / "img.npy", stream=True)
+    held = load_user_data(tmp_path / "img.npy", stream=False)
+    assert isinstance(streamed, StreamedDataset) and isinstance(held, DeviceDataset)
+    model = aezoo.create("linear", latent_dim=4)
+    assert torch.equal(aezoo.reduce(model, streamed), aezoo.reduce(model, held))
+
+
+def test_pretrain_says_in_one_line_that_it_needs_the_data_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    np.save(tmp_path / "img.npy", _pixels(50).numpy())
+    monkeypatch.setenv(BUDGET_ENV, "1K")  # 50 images of 784 bytes: streamed
+    args = ["pretrain", "--dataset", str(tmp_path / "img.npy"), "--dims", "784,16", "--layer-epochs", "1"]
+    result = CliRunner().invoke(cli, [*args, "--device", "cpu", "--quiet", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1, result.output
+    assert "layer-wise pretraining holds the whole training split in memory" in result.output
+    assert BUDGET_ENV in result.output and result.output.count("\n") == 1 and "Traceback" not in result.output

@@ -91,7 +91,7 @@ def test_early_stopping_stops_after_patience_epochs() -> None:
 def test_train_config_round_trips_and_rejects_bad_values() -> None:
     cfg = TrainConfig(epochs=2, optimizer="sgd", schedule="onecycle", compile=True)
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    with pytest.raises(ConfigError, match="optimizr.*did you mean 'optimizer'"):
+    with pytest.raises(ConfigError, match=r"optimizr.*did you mean 'optimizer'"):
         TrainConfig.from_dict({"optimizr": "adam"})
     with pytest.raises(ConfigError, match="unknown schedule 'linear'"):
         TrainConfig(schedule="linear")
@@ -106,14 +106,14 @@ def test_optimizers_and_schedules_train(optimizer: str, schedule: str) -> None:
 
 
 def test_resume_errors_say_what_differs(tmp_path: Path) -> None:
-    with pytest.raises(TrainingError, match="no checkpoint to resume from.*drop --resume"):
+    with pytest.raises(TrainingError, match=r"no checkpoint to resume from.*drop --resume"):
         Trainer(linear(), TrainConfig(epochs=1), out_dir=tmp_path / "empty", progress=False).fit(toy(128), resume=True)
     Trainer(linear(), TrainConfig(epochs=1, lr=1e-3), out_dir=tmp_path / "run", progress=False).fit(toy(128))
     with pytest.raises(TrainingError, match=r"lr 0\.001 \(checkpoint\) vs 0\.01 \(now\).*fresh --out"):
         Trainer(linear(), TrainConfig(epochs=1, lr=1e-2), out_dir=tmp_path / "run", progress=False).fit(
             toy(128), resume=True
         )
-    with pytest.raises(TrainingError, match="model latent_dim 2 .checkpoint. vs 3"):
+    with pytest.raises(TrainingError, match=r"model latent_dim 2 .checkpoint. vs 3"):
         Trainer(
             aezoo.create("linear", latent_dim=3), TrainConfig(epochs=1), out_dir=tmp_path / "run", progress=False
         ).fit(toy(128), resume=True)

@@ -13,7 +13,7 @@ from ._common import data_options, device_option, quiet_option
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from aezoo.data import DeviceDataset
+    from aezoo.data import Dataset
     from aezoo.models.base import Autoencoder
 
 CODE_SUFFIXES = (".npy", ".npz", ".pt", ".safetensors")
@@ -31,7 +31,7 @@ def _model(model: str, device: str) -> Autoencoder:
     return aezoo.load(model, device=_device(device))
 
 
-def _data(dataset: str, split: str, data_dir: str | None, device: str, limit: int | None = None) -> DeviceDataset:
+def _data(dataset: str, split: str, data_dir: str | None, device: str, limit: int | None = None) -> Dataset:
     from aezoo.data import load_dataset
 
     ds = load_dataset(dataset, split, root=data_dir, device=device)
@@ -113,7 +113,9 @@ def _write_codes(out: Path, codes: Tensor, labels: Tensor | None) -> list[Path]:
         if suffix == ".npy":
             np.save(f, codes.numpy(), allow_pickle=False)
         elif suffix == ".npz":
-            np.savez(f, **{k: v.numpy() for k, v in tensors.items()})
+            # numpy's stub reads a ** key as possibly its allow_pickle keyword (not passed: an older numpy
+            # would store it as one more array); the keys here are "features" and "labels".
+            np.savez(f, **{k: v.numpy() for k, v in tensors.items()})  # type: ignore[arg-type]
         elif suffix == ".pt":
             torch.save(tensors, f)  # a dict of plain tensors: torch.load(..., weights_only=True) reads it
         else:
@@ -281,7 +283,7 @@ def detect_cmd(
     _echo_metrics(report, as_json)
 
 
-def _write_scores(path: str, detector: Any, test: DeviceDataset, scores: Tensor, flagged: Tensor) -> Path:
+def _write_scores(path: str, detector: Any, test: Dataset, scores: Tensor, flagged: Tensor) -> Path:
     import csv
     import io
 
@@ -303,7 +305,7 @@ def _write_scores(path: str, detector: Any, test: DeviceDataset, scores: Tensor,
     return Path(path)
 
 
-def _draw_heatmap(path: str, detector: Any, test: DeviceDataset, scores: Tensor, flagged: Tensor, n: int) -> Path:
+def _draw_heatmap(path: str, detector: Any, test: Dataset, scores: Tensor, flagged: Tensor, n: int) -> Path:
     from aezoo import plots
 
     top = scores.argsort(descending=True)[:n].to(test.x.device)
@@ -319,7 +321,7 @@ def _draw_heatmap(path: str, detector: Any, test: DeviceDataset, scores: Tensor,
     )
 
 
-def _labels(ds: DeviceDataset, where: str) -> Tensor:
+def _labels(ds: Dataset, where: str) -> Tensor:
     if ds.y is None:
         from aezoo.errors import DataError
 

@@ -122,8 +122,10 @@ def pretrain_cmd(
     aezoo pretrain --dims 784,1000,500,250,30 --layer-epochs 20 --finetune-epochs 50 --out runs/deep
     aezoo pretrain --dims 784,256,32 --kind denoising --noise 0.3 --limit 5000 --out runs/sdae
     """
-    from aezoo.data import load_dataset
+    from aezoo.data import StreamedDataset, load_dataset
+    from aezoo.errors import DataError
     from aezoo.layerwise import LayerwiseConfig, LayerwisePretrainer
+    from aezoo.streaming import BUDGET_ENV
 
     config = LayerwiseConfig(
         dims=dims,
@@ -148,6 +150,11 @@ def pretrain_cmd(
         config, progress=not quiet, recipe={"command": invocation(click.get_current_context())}
     )
     train = load_dataset(dataset, "train", root=data_dir, device=engine.device)
+    if isinstance(train, StreamedDataset):  # the engine holds the split in memory, as each stage's codes feed the next
+        raise DataError(
+            f"{train.name!r} is larger than the memory budget, and layer-wise pretraining holds the whole training "
+            f"split in memory; raise ${BUDGET_ENV} (e.g. {BUDGET_ENV}=32G) if it fits there"
+        )
     if limit is not None:
         train = train.subset(limit)
     _, report = engine.fit(train, out_dir=out, overwrite=overwrite)

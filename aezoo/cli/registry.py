@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -18,8 +19,8 @@ def list_cmd(pattern: str | None, pretrained: bool, as_json: bool) -> None:
     from .. import registry
 
     names = registry.list_models(pattern, pretrained=pretrained)
+    rows: list[dict[str, Any]] = []
     if pretrained:
-        rows = []
         for n in names:
             e = registry.get_pretrained(n)
             rows.append(

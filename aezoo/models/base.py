@@ -169,7 +169,7 @@ class Autoencoder(nn.Module):
         # attribute beyond input_shape. Raised as a ConfigError, not an AttributeError that
         # nn.Module would turn into a puzzling "has no attribute 'latent_dim'".
         try:
-            return int(self.config.latent_dim)  # type: ignore[attr-defined]
+            return int(self.config.latent_dim)  # type: ignore[attr-defined]  # a subclass's config declares it
         except AttributeError:
             raise ConfigError(
                 f"{type(self.config).__name__} has no latent_dim: every aezoo config must give its code size as a "

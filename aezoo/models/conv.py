@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 from torch import Tensor, nn
 
@@ -75,7 +76,7 @@ class ConvAE(Autoencoder):
         flat = chans[-1] * hs[-1] * ws[-1]
 
         down: list[nn.Module] = []
-        for a, b in zip(chans[:-1], chans[1:]):
+        for a, b in itertools.pairwise(chans):
             down += [nn.Conv2d(a, b, 3, stride=2, padding=1), act()]
         self.encoder = nn.Sequential(*down, nn.Flatten(), nn.Linear(flat, config.latent_dim))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 
@@ -91,7 +92,7 @@ def init_linear(layer: nn.Linear, init: str) -> None:
 def mlp(dims: Sequence[int], activation: str, last_activation: str = "linear", init: str = "default") -> nn.Sequential:
     """``Linear`` layers ``dims[0] -> ... -> dims[-1]``, ``activation`` between, ``last_activation`` at the end."""
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(dims[:-1], dims[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(dims)):
         linear = nn.Linear(n_in, n_out)
         init_linear(linear, init)
         layers.append(linear)

@@ -17,6 +17,7 @@ Module layout (:meth:`MLPAutoencoder.from_stages` fills it from layer-wise stage
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
@@ -72,7 +73,7 @@ class MLPConfig(AEConfig):
         """
         if "latent_dim" in data:
             size = data.pop("latent_dim")
-            dims = list(data.get("dims") or cls.__dataclass_fields__["dims"].default)
+            dims = list(data.get("dims") or cls.dims)  # the class attribute is the field's default
             data["dims"] = [*dims[:-1], size]
         return data
 
@@ -83,7 +84,8 @@ class MLPConfig(AEConfig):
         if self.dims[0] != n:
             raise ConfigError(
                 f"{owner}.dims starts with {self.dims[0]} but input_shape {tuple(self.input_shape)!r} has {n} "
-                f"features; dims must start with the flattened input size, e.g. dims=({n}, {', '.join(map(str, self.dims[1:]))})"
+                "features; dims must start with the flattened input size, "
+                f"e.g. dims=({n}, {', '.join(map(str, self.dims[1:]))})"
             )
         for field in ("activation", "code_activation", "output_activation"):
             check_choice(owner, field, getattr(self, field), tuple(ACTIVATIONS))
@@ -241,16 +243,18 @@ class MLPAutoencoder(Autoencoder):
     def __init__(self, config: MLPConfig) -> None:
         super().__init__(config)
         dims = config.dims
-        self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
-        for layer in self.encoder:
+        encoder = [nn.Linear(a, b) for a, b in itertools.pairwise(dims)]
+        for layer in encoder:
             init_linear(layer, config.init)
+        self.encoder = nn.ModuleList(encoder)
         rdims = dims[::-1]
         if config.tied:
             self.decoder_bias = nn.ParameterList(nn.Parameter(torch.zeros(b)) for b in rdims[1:])
         else:
-            self.decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(rdims[:-1], rdims[1:]))
-            for layer in self.decoder:
+            decoder = [nn.Linear(a, b) for a, b in itertools.pairwise(rdims)]
+            for layer in decoder:
                 init_linear(layer, config.init)
+            self.decoder = nn.ModuleList(decoder)
 
     @property
     def num_layers(self) -> int:
@@ -270,8 +274,8 @@ class MLPAutoencoder(Autoencoder):
     def decoder_params(self, j: int) -> tuple[Tensor, Tensor]:
         """``(weight, bias)`` of decoder layer ``j`` (``dims[-1-j] -> dims[-2-j]``), tied or not."""
         if self.config.tied:
-            return self.encoder[self.num_layers - 1 - j].weight.t(), self.decoder_bias[j]
-        layer = self.decoder[j]
+            return cast(nn.Linear, self.encoder[self.num_layers - 1 - j]).weight.t(), self.decoder_bias[j]
+        layer = cast(nn.Linear, self.decoder[j])
         return layer.weight, layer.bias
 
     def _encode(self, x: Tensor) -> Tensor:
@@ -296,10 +300,13 @@ class MLPAutoencoder(Autoencoder):
 
     def weight_penalty(self) -> Tensor:
         """``l2/2 * sum(w**2)`` over every weight matrix (tied weights counted once)."""
-        weights = [layer.weight for layer in self.encoder]
+        weights = [cast(nn.Linear, layer).weight for layer in self.encoder]
         if not self.config.tied:
-            weights += [layer.weight for layer in self.decoder]
-        return 0.5 * self.config.l2 * sum(w.pow(2).sum() for w in weights)
+            weights += [cast(nn.Linear, layer).weight for layer in self.decoder]
+        total = weights[0].pow(2).sum()
+        for w in weights[1:]:
+            total = total + w.pow(2).sum()
+        return 0.5 * self.config.l2 * total
 
     def _loss(self, x: Tensor) -> dict[str, Tensor]:
         rec = self._reconstruction_loss(self._encode(x), x)

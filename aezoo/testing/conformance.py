@@ -43,6 +43,7 @@ from ..errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from ..models.base import Autoencoder
+    from ..pretrained import Pretrained
 
 __all__ = [
     "CHECKS",
@@ -162,7 +163,7 @@ def _check_declaration(s: _Setup) -> None:
     cfg_cls = cls.config_class
     if not (isinstance(cfg_cls, type) and issubclass(cfg_cls, AEConfig) and dataclasses.is_dataclass(cfg_cls)):
         raise s.fail(f"config_class must be a dataclass subclassing aezoo.AEConfig, got {cfg_cls!r}")
-    if not cfg_cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+    if not cfg_cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]  # set by @dataclass, untyped
         raise s.fail(f"{cfg_cls.__name__} must be @dataclasses.dataclass(frozen=True)")
     missing = [
         f.name
@@ -175,7 +176,7 @@ def _check_declaration(s: _Setup) -> None:
         _check_pretrained_entry(s, entry, Pretrained)
 
 
-def _check_pretrained_entry(s: _Setup, entry: Any, pretrained_cls: type) -> None:
+def _check_pretrained_entry(s: _Setup, entry: Any, pretrained_cls: type[Pretrained]) -> None:
     if not isinstance(entry, pretrained_cls):
         raise s.fail(f"pretrained holds {entry!r}; each entry must be an aezoo.Pretrained")
     if entry.architecture != s.name:

@@ -121,9 +121,9 @@ def point_client_at(endpoint: str, monkeypatch: pytest.MonkeyPatch, *, home: Pat
         "HF_HUB_ETAG_TIMEOUT": constants.DEFAULT_ETAG_TIMEOUT,
         "HF_HUB_DOWNLOAD_TIMEOUT": constants.DEFAULT_DOWNLOAD_TIMEOUT,
     }
-    for name, value in patches.items():
+    for name, constant in patches.items():
         if hasattr(constants, name):
-            monkeypatch.setattr(constants, name, value)
+            monkeypatch.setattr(constants, name, constant)
     # Names copied out of `constants` at import by other modules of the client.
     from huggingface_hub.utils import _cache_manager
 

@@ -185,7 +185,8 @@ class Trainer:
             state, self.history = _RunState(), History()
             env.broadcast_module(model)
         if cfg.compile:
-            model.loss = torch.compile(model.loss)  # training_step and validation call self.loss
+            # An instance attribute shadows the method: training_step and validation call self.loss.
+            model.loss = torch.compile(model.loss)  # type: ignore[method-assign]
         if val is not None and env.distributed:
             val = val.subset(torch.arange(env.rank, len(val), env.world_size, device=val.device))
         if cfg.patience and val is None:
@@ -226,6 +227,7 @@ class Trainer:
         self, train: Dataset, state: _RunState, generator: torch.Generator, steps_per_epoch: int, total_steps: int
     ) -> tuple[dict[str, float], float]:
         cfg, env = self.config, self.env
+        assert state.epoch_rng is not None  # set when the epoch starts (or restored with it)
         generator.set_state(state.epoch_rng)  # the epoch's shuffle, also when resuming mid-epoch
         batches = distributed.shard_batches(train, cfg.batch_size, env, generator=generator, start=state.step)
         bar = self._bar(steps_per_epoch, state)
@@ -340,8 +342,8 @@ class Trainer:
         keys = sorted(sums)
         device = sums[keys[0]].device
         packed = torch.cat([torch.stack([sums[k] for k in keys]), torch.tensor([float(count)], device=device)])
-        packed = self.env.all_reduce_sum(packed).tolist()
-        return {k: v / max(packed[-1], 1.0) for k, v in zip(keys, packed[:-1], strict=True)}
+        totals = self.env.all_reduce_sum(packed).tolist()
+        return {k: v / max(totals[-1], 1.0) for k, v in zip(keys, totals[:-1], strict=True)}
 
     def _early_stopping(self, state: _RunState, val_terms: Mapping[str, float]) -> None:
         loss = val_terms.get("loss")
@@ -391,6 +393,7 @@ class Trainer:
         """Write the resumable state (rank 0 writes; every rank joins the RNG gather)."""
         if self.out_dir is None:
             return
+        assert state.epoch_rng is not None  # set when an epoch starts, before any checkpoint of it
         tensors: dict[str, Tensor] = {"rng.data": state.epoch_rng}
         states = rng_tensors("rng")  # torch's global generators, for plugins that draw from them
         if self.model.generator is not None:
