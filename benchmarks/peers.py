@@ -40,9 +40,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+
+from train_speed import Clock  # the same pausable wall clock (benchmarks/ is on sys.path when run as a script)
 
 LIBRARIES = ("aezoo", "pythae", "pyod", "keras")
 TARGETS = {"mlp": 0.0168, "conv": 0.0269}  # the test MSE of PCA at the code size: PCA-32 and PCA-16
@@ -52,27 +53,15 @@ class Reached(Exception):
     """Raised from a library's callback to end its training at the target."""
 
 
-class Checker:
+class Checker(Clock):
     """Counts training samples, checks the test MSE every ``every`` samples with the clock paused."""
 
     def __init__(self, target: float, every: int, reconstruct: Callable, x_test, max_samples: int) -> None:
+        super().__init__()
         self.target, self.every, self.reconstruct, self.x_test = target, every, reconstruct, x_test
         self.max_samples = max_samples
-        self.start = time.perf_counter()
-        self.paused = 0.0
         self.first_step: float | None = None
         self.seen, self.next, self.mse, self.reached = 0, every, float("nan"), None
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start - self.paused
-
-    @contextlib.contextmanager
-    def pause(self) -> Iterator[None]:
-        t = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.paused += time.perf_counter() - t
 
     def step(self, n: int) -> None:
         if self.first_step is None:
