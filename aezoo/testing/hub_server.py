@@ -324,14 +324,18 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str = "application/json",
     ) -> None:
         data = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
+        self._send_head(status, len(data), headers or {}, content_type)
         if self.command != "HEAD":
             self.wfile.write(data)
+
+    def _send_head(self, status: int, length: int, headers: dict[str, str], content_type: str) -> None:
+        """Status line and headers, announcing ``length`` bytes of body (the fault knobs may send fewer, slower)."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(length))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
 
     def _body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -665,12 +669,7 @@ class _Handler(BaseHTTPRequestHandler):
             hub.corrupt_downloads -= 1
             data = data[:-1] + bytes([data[-1] ^ 0xFF])
         if hub.trickle > 0 and self.command == "GET":
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.end_headers()
+            self._send_head(status, len(data), headers, content_type)
             for i in range(0, len(data), 64):
                 self.wfile.write(data[i : i + 64])
                 self.wfile.flush()
@@ -680,12 +679,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(status, data, headers, content_type)
         hub.truncate_downloads -= 1
         # Announce the whole body, send half of it, and hang up: an interrupted download.
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.end_headers()
+        self._send_head(status, len(data), headers, content_type)
         self.wfile.write(data[: len(data) // 2])
         self.wfile.flush()
         self.close_connection = True
