@@ -7,13 +7,14 @@ pixels in [0, 1]), trained by each library's own training loop:
 * ``conv``: aezoo's ``conv`` (3x3 stride-2 convs 1-32-64, dense 16-d code, transposed convs back,
   sigmoid output), rebuilt layer for layer in each library (PyOD has no convolutional autoencoder).
 
-Recipes: aezoo uses its ``Trainer`` with ``--aezoo-recipe`` (batch 256, Adam with a one-cycle
-schedule); every peer gets the tutorial recipe, Adam 1e-3 at batch 128 (better than pythae's
-own defaults, 1e-4 at batch 64, and PyOD's, batch 32 with weight decay, batch norm and dropout,
-which are turned off here so that the model is the same). pythae: ``TrainingPipeline`` with an
-``AE`` around the same encoder/decoder; PyOD: ``pyod.models.auto_encoder.AutoEncoder`` with
-``hidden_neuron_list=[32]`` and a sigmoid appended to its decoder; Keras: ``keras.Sequential``,
-``compile(Adam(1e-3), "mse")``, ``fit``.
+Recipes: aezoo uses its ``Trainer`` with ``--aezoo-recipe`` (default: ``AEZOO_RECIPES``, Adam with a
+one-cycle schedule; the mlp one was chosen by an aezoo-only sweep over 8 recipes, recorded in
+``benchmarks/results/peers_mlp_recipe_sweep.json``); every peer gets the tutorial recipe, Adam 1e-3
+at batch 128 (better than pythae's own defaults, 1e-4 at batch 64, and PyOD's, batch 32 with weight
+decay, batch norm and dropout, which are turned off here so that the model is the same). pythae:
+``TrainingPipeline`` with an ``AE`` around the same encoder/decoder; PyOD:
+``pyod.models.auto_encoder.AutoEncoder`` with ``hidden_neuron_list=[32]`` and a sigmoid appended to
+its decoder; Keras: ``keras.Sequential``, ``compile(Adam(1e-3), "mse")``, ``fit``.
 
 Each run is a fresh process (one library per process, libraries alternating in a rotating order,
 so load on a shared machine affects them alike). The clock starts after the common data is in
@@ -47,6 +48,10 @@ from train_speed import Clock  # the same pausable wall clock (benchmarks/ is on
 
 LIBRARIES = ("aezoo", "pythae", "pyod", "keras")
 TARGETS = {"mlp": 0.0168, "conv": 0.0269}  # the test MSE of PCA at the code size: PCA-32 and PCA-16
+AEZOO_RECIPES = {  # aezoo's TrainConfig per model unless --aezoo-recipe says otherwise
+    "mlp": {"epochs": 2, "batch_size": 128, "lr": 1e-2, "schedule": "onecycle"},
+    "conv": {"epochs": 3, "batch_size": 128, "lr": 3e-3, "schedule": "onecycle"},
+}
 
 
 class Reached(Exception):
@@ -117,7 +122,7 @@ def run_aezoo(model: str, x_train, x_test, args: argparse.Namespace) -> Checker:
     import aezoo
     from aezoo.training import TrainConfig, Trainer
 
-    recipe = json.loads(args.aezoo_recipe)
+    recipe = json.loads(args.aezoo_recipe) if args.aezoo_recipe else AEZOO_RECIPES[model]
     net = aezoo.create(model)
     check = Checker(TARGETS[model], args.check_every, lambda x: net(x).reconstruction, x_test, args.max_samples)
     config = TrainConfig(**recipe, seed=args.seed, device="cpu", val_fraction=0.0, log_every=10**9)
@@ -389,7 +394,7 @@ def drive(args: argparse.Namespace) -> None:
         "models": args.models,
         "seeds": args.seeds,
         "check_every": args.check_every,
-        "aezoo_recipe": json.loads(args.aezoo_recipe),
+        "aezoo_recipe": json.loads(args.aezoo_recipe) if args.aezoo_recipe else AEZOO_RECIPES,
         "peer_recipe": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "schedule": "constant"},
         "runs": [],
     }
@@ -402,7 +407,8 @@ def drive(args: argparse.Namespace) -> None:
                 cmd = [sys.executable, __file__, "--worker", lib, "--model", model, "--seed", str(seed)]
                 cmd += ["--data-dir", str(args.data_dir), "--threads", str(args.threads)]
                 cmd += ["--check-every", str(args.check_every), "--max-epochs", str(args.max_epochs)]
-                cmd += ["--max-samples", str(args.max_samples), "--aezoo-recipe", args.aezoo_recipe]
+                cmd += ["--max-samples", str(args.max_samples)]
+                cmd += ["--aezoo-recipe", args.aezoo_recipe] if args.aezoo_recipe else []
                 proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
                 lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
                 if proc.returncode != 0 or not lines:
@@ -436,8 +442,8 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=1800, help="seconds before a run is killed")
     p.add_argument(
         "--aezoo-recipe",
-        default=json.dumps({"epochs": 4, "batch_size": 256, "lr": 5e-3, "schedule": "onecycle"}),
-        help="aezoo's TrainConfig fields, as JSON",
+        default=None,
+        help="aezoo's TrainConfig fields, as JSON, for every model (default: AEZOO_RECIPES per model)",
     )
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--render", type=Path, nargs="+", default=None, help="print the tables of earlier --json files")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -172,6 +174,25 @@ def test_vae_outputs_samples_and_bounds() -> None:
     assert set(metrics) == {"neg_elbo", "nll"}
     terms = model.loss(x)
     torch.testing.assert_close(terms["loss"], terms["reconstruction"] + terms["kl"])
+
+
+def test_vae_log_likelihood_matches_the_importance_weights_written_out() -> None:
+    """The fast path (x.l from the last layer's weights, softplus) equals Burda et al.'s formula."""
+    model = make("vae", hidden_dims=(32, 16), latent_dim=3).eval()
+    x = batch(model, 5)
+    for inputs in (x, torch.bernoulli(x, generator=torch.Generator().manual_seed(1))):
+        got = model.log_likelihood(inputs, num_samples=7, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            mean, logvar = model._posterior(inputs)
+            eps = torch.randn((5, 7, 3), generator=torch.Generator().manual_seed(0))
+            z = mean[:, None] + torch.exp(0.5 * logvar)[:, None] * eps
+            log_px = -F.binary_cross_entropy_with_logits(
+                model.decoder(z), inputs.flatten(1)[:, None].expand(-1, 7, -1), reduction="none"
+            ).sum(-1)
+            log_pz = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+            log_qz = torch.distributions.Normal(mean[:, None], torch.exp(0.5 * logvar)[:, None]).log_prob(z).sum(-1)
+            want = torch.logsumexp(log_px + log_pz - log_qz, 1) - math.log(7)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
 
 
 # ---------------------------------------------------------------------------- AAE

@@ -37,7 +37,8 @@ def _load(model: str, dataset: str, split: str, data_dir: str | None, device: st
     default=0,
     show_default=True,
     help="Importance samples for the NLL of models that estimate one (e.g. vae); 0 skips it. Costs N x K decoder "
-    "passes: on a CPU pair it with --limit (e.g. --nll-samples 1000 --limit 1000).",
+    "passes: 1000 on the 10,000 MNIST test images take about 1.5 min on 2 CPU cores; --limit or fewer samples "
+    "cost proportionally less.",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate on the first N samples only.")
 @device_option
