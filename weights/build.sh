@@ -6,18 +6,21 @@
 #
 # Run from the repository root with aezoo installed. MNIST/Fashion-MNIST come from $DATA
 # (default ../shared/data; any folder in torchvision's layout, or leave DATA empty to download).
+# DEVICE (default cpu, as every bundled model was trained) picks the device, e.g. on a GPU:
+#   DEVICE=cuda bash weights/build.sh deep-mnist
 # Each model is trained by `aezoo train` (or `aezoo pretrain`), then `aezoo bundle` evaluates it on
 # the test split and writes metrics.json, eval.json, the figures and the model card, which lists
 # the exact commands below. Then `python weights/manifest.py` refreshes aezoo's pretrained entries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${DATA-../shared/data}"
+DEVICE="${DEVICE:-cpu}"
 data=(); [ -n "$DATA" ] && data=(--data-dir "$DATA")
 
 recipe() {  # NAME DATASET -- TRAIN COMMAND...
     local name="$1" dataset="$2"; shift 3
     local out="weights/$name"
-    local train=("$@" --dataset "$dataset" "${data[@]}" --device cpu --seed 0 -q --out "$out")
+    local train=("$@" --dataset "$dataset" "${data[@]}" --device "$DEVICE" --seed 0 -q --out "$out")
     local bundle=(aezoo bundle "$out" --name "$name" --dataset "$dataset" "${data[@]}" ${NLL:+--nll-samples "$NLL"})
     rm -rf "$out"
     echo "== $name: ${train[*]}"
