@@ -263,7 +263,7 @@ def test_cli_trains_on_mnist_and_resumes(tmp_path: Path, shared_data_copy: Path)
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(cli, [*args, "--lr", "0.5", "--resume"])
     assert result.exit_code == 1
-    assert "lr 0.003 (checkpoint) vs 0.5 (now)" in result.output and "--out" in result.output
+    assert "lr 0.01 (checkpoint) vs 0.5 (now)" in result.output and "--out" in result.output
 
 
 def test_cli_bad_set_key_is_one_line_error(tmp_path: Path) -> None:
