@@ -18,6 +18,7 @@ test SSE/image. The test split is passed as the Trainer's validation set to prin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -26,19 +27,8 @@ import torch
 
 import aezoo
 from aezoo.layerwise import LayerwiseConfig, pretrain
-from aezoo.models.mlp import DeepAE
 from aezoo.models.regularized import DenoisingAE
 from aezoo.training import TrainConfig, Trainer
-
-DEEP = {
-    "dims": (784, 1000, 500, 250, 30),
-    "activation": "sigmoid",
-    "code_activation": "linear",
-    "output_activation": "sigmoid",
-    "loss": "bce",
-    "init": "xavier",
-    "input_shape": (1, 28, 28),
-}
 
 
 def test_sse(model: aezoo.Autoencoder, test: aezoo.DeviceDataset) -> float:
@@ -67,10 +57,10 @@ def main() -> None:
         print(f"stages: {time.perf_counter() - t0:.0f} s, unrolled test SSE/image {test_sse(model, test):.3f}")
         return
     recipe = json.loads(args.recipe)
-    if args.noise:
-        model = DenoisingAE.from_config(**DEEP, noise="masking", noise_level=args.noise, tied=False)
-    else:
-        model = DeepAE.from_config(**DEEP)
+    model = aezoo.create("deep")  # the unrolled model's architecture, 784-1000-500-250-30, logistic
+    if args.noise:  # the same network as a denoiser: masking noise on its input while it trains
+        fields = {f.name: getattr(model.config, f.name) for f in dataclasses.fields(model.config)}
+        model = DenoisingAE.from_config(**{**fields, "noise": "masking", "noise_level": args.noise})
     model.load_state_dict(torch.load(state))
     history = Trainer(model, TrainConfig(device="cpu", seed=0, **recipe), progress=False).fit(train, test)
     print("test loss every 5 epochs:", [round(v, 4) for v in history.val["loss"][4::5]])
