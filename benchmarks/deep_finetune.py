@@ -5,11 +5,12 @@ two halves so that fine-tuning recipes can be compared on equal footing:
 
     python benchmarks/deep_finetune.py stages --data-dir DIR --out /tmp/deep  # denoising stages, 20 epochs each
     python benchmarks/deep_finetune.py finetune --data-dir DIR --out /tmp/deep \\
-        --recipe '{"epochs": 60, "lr": 3e-3, "schedule": "onecycle", "batch_size": 256}' [--noise 0.1]
+        --recipe '{"epochs": 60, "lr": 3e-3, "schedule": "onecycle", "batch_size": 256, "shift": 1}' [--noise 0.1]
 
 ``stages`` pretrains the four stages as ``weights/build.sh deep-mnist`` does (denoising, 20 %
 masking, 20 epochs each) and saves the unrolled model's state. ``finetune`` loads it, trains on all
-60,000 training images with the given ``TrainConfig`` fields (``--noise``: masking noise on the
+60,000 training images with the given ``TrainConfig`` fields (``"shift": 1``: each training image
+moved by a random offset of up to one pixel; ``--noise``: masking noise on the
 input during fine-tuning, i.e. the unrolled model as a ``denoising`` architecture), and prints the
 test SSE/image. The test split is passed as the Trainer's validation set to print its loss every
 5 epochs; nothing is selected on it (the Trainer keeps the last weights).

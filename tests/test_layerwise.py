@@ -259,6 +259,8 @@ def test_cli_pretrain_then_load(shared_data_copy, tmp_path) -> None:
         "1",
         "--finetune-epochs",
         "1",
+        "--finetune-set",
+        "shift=1",  # the bundled deep-mnist's augmentation reaches the fine-tuning
         "--batch-size",
         "64",
         "--device",
@@ -273,6 +275,7 @@ def test_cli_pretrain_then_load(shared_data_copy, tmp_path) -> None:
     model = aezoo.load(out)
     assert model.config.dims == (784, 16, 4)
     assert len(layerwise.load_report(out)["stages"]) == 2
+    assert json.loads((out / "config.json").read_text())["training"]["train_config"]["shift"] == 1
 
 
 @pytest.mark.parametrize(

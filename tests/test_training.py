@@ -23,6 +23,7 @@ from aezoo.models.linear import LinearAE
 from aezoo.preprocessing import Preprocessing
 from aezoo.seeding import seeded
 from aezoo.training import History, TrainConfig, Trainer
+from aezoo.training.augment import random_shift
 from aezoo.training.checkpoint import CHECKPOINT_TENSORS, PREVIOUS_TENSORS, read_checkpoint
 
 SCRIPT = Path(__file__).with_name("_train_script.py")
@@ -288,14 +289,16 @@ def test_cli_bad_set_key_is_one_line_error(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
-def test_resume_of_a_model_with_training_noise_is_bit_identical(tmp_path: Path) -> None:
-    """The denoiser's masks come from ``model.generator``, whose state each checkpoint stores."""
+@pytest.mark.parametrize(("arch", "shift"), [("denoising", 0), ("mlp", 1)])
+def test_resume_of_a_model_with_training_noise_is_bit_identical(tmp_path: Path, arch: str, shift: int) -> None:
+    """The denoiser's masks and the shift augmentation's offsets come from ``model.generator``,
+    whose state each checkpoint stores."""
     data = aezoo.DeviceDataset(torch.rand(96, 1, 8, 8, generator=torch.Generator().manual_seed(0)), name="noisy")
-    cfg = TrainConfig(epochs=2, batch_size=16, checkpoint_every=4, val_fraction=0.0)
+    cfg = TrainConfig(epochs=2, batch_size=16, checkpoint_every=4, val_fraction=0.0, shift=shift)
 
     def denoiser() -> aezoo.Autoencoder:
         with seeded(0):
-            return aezoo.create("denoising", input_shape=(1, 8, 8), dims=(64, 16))
+            return aezoo.create(arch, input_shape=(1, 8, 8), dims=(64, 16))
 
     reference = denoiser()
     Trainer(reference, cfg, out_dir=tmp_path / "ref", progress=False).fit(data)
@@ -312,6 +315,43 @@ def test_resume_of_a_model_with_training_noise_is_bit_identical(tmp_path: Path) 
     Trainer(resumed, cfg, out_dir=killed, progress=False).fit(data, resume=True)
     for name, tensor in reference.state_dict().items():
         assert torch.equal(resumed.state_dict()[name], tensor), name
+
+
+def test_shift_moves_each_image_by_its_own_offset_of_at_most_k_pixels() -> None:
+    x, k = torch.rand(64, 3, 9, 9, generator=torch.Generator().manual_seed(0)), 2
+    shifted = random_shift(x, k, torch.Generator().manual_seed(1))
+    padded = torch.nn.functional.pad(x, (k, k, k, k))
+    offsets = []
+    for image, source in zip(shifted, padded, strict=True):
+        found = [
+            (dy, dx)
+            for dy in range(2 * k + 1)
+            for dx in range(2 * k + 1)
+            if image.equal(source[:, dy : dy + 9, dx : dx + 9])
+        ]
+        assert len(found) == 1  # every channel moved together, by one offset in [-k, k]^2
+        offsets.append(found[0])
+    assert len(set(offsets)) >= 20  # 64 draws of 25 offsets: they vary from image to image
+    assert random_shift(x, 0) is x
+    assert random_shift(x, k, torch.Generator().manual_seed(1)).equal(shifted)  # the generator decides
+
+
+def test_training_with_shift_sees_moved_images_and_refuses_flat_data(tmp_path: Path) -> None:
+    def run(shift: int) -> LinearAE:
+        model = linear()
+        Trainer(model, TrainConfig(epochs=1, batch_size=64, shift=shift), progress=False).fit(toy(128))
+        return model
+
+    plain, shifted = run(0), run(1)
+    assert not torch.equal(plain.encoder.weight, shifted.encoder.weight)
+    assert torch.equal(run(1).encoder.weight, shifted.encoder.weight)  # seeded: the same offsets again
+    with pytest.raises(ConfigError, match=r"shift=1 moves images.*\(784,\).*shift=0"):
+        Trainer(linear(), TrainConfig(epochs=1, shift=1), out_dir=tmp_path / "run", progress=False).fit(
+            torch.rand(32, 784)
+        )
+    assert not (tmp_path / "run").exists()  # refused before the run directory was claimed
+    with pytest.raises(ConfigError, match="shift is a number of pixels >= 0"):
+        TrainConfig(shift=-1)
 
 
 # ---------------------------------------------------------------------------- defaults

@@ -70,6 +70,12 @@ def _labels(ctx: click.Context, param: click.Parameter, value: str | None) -> li
 @click.option("--val-fraction", type=float, default=None, help="Part of train held out for validation [default: 0.1].")
 @click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm to this [default: off].")
 @click.option("--checkpoint-every", type=int, default=None, help="Also checkpoint every N steps [default: epoch ends].")
+@click.option(
+    "--shift",
+    type=int,
+    default=None,
+    help="Augment: move each training image by a random offset of up to N pixels [default: 0, off].",
+)
 @click.option("--resume", is_flag=True, help="Continue the run checkpointed in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace the run that --out holds (its files are removed first).")
 @click.option("--limit", type=int, default=None, help="Train on the first N training samples only (smoke tests).")

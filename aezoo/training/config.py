@@ -48,6 +48,7 @@ class TrainConfig:
     log_every: int = 50  # steps between progress-bar loss updates (each one syncs with the device)
     grad_clip: float = 0.0  # clip each optimizer's gradient norm to this before its step (0: off)
     checkpoint_every: int = 0  # also checkpoint every N steps inside an epoch (0: at epoch ends only)
+    shift: int = 0  # augmentation: move each training image by a random offset of up to this many pixels (0: off)
 
     def __post_init__(self) -> None:
         def need(ok: bool, msg: str) -> None:
@@ -70,6 +71,7 @@ class TrainConfig:
         need(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every!r}")
         need(self.grad_clip >= 0, f"grad_clip must be >= 0 (0 turns clipping off), got {self.grad_clip!r}")
         need(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
+        need(self.shift >= 0, f"shift is a number of pixels >= 0 (0 turns it off), got {self.shift!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return config_to_dict(self)

@@ -27,10 +27,11 @@ from torch import Tensor
 from .. import progress, seeding
 from ..config import config_to_dict, dumps_json
 from ..data import Dataset, DeviceDataset, StreamedDataset
-from ..errors import AezooError, InputError, TrainingError, WeightsError
+from ..errors import AezooError, ConfigError, InputError, TrainingError, WeightsError
 from ..models.base import Autoencoder
 from ..serialization import atomic_write, load_state_strict
 from . import distributed
+from .augment import random_shift
 from .checkpoint import CHECKPOINT_JSON, pack, read_checkpoint, restore_rng, rng_tensors, unpack, write_checkpoint
 from .config import RESUMABLE_FIELDS, History, TrainConfig, lr_factor, make_optimizer_factory
 from .rundir import claim_run_dir
@@ -128,7 +129,7 @@ class Trainer:
         :class:`~aezoo.errors.TrainingError`, without writing a model.
         """
         train, val = _as_dataset(train, "train"), _as_dataset(val, "val") if val is not None else None
-        _check_data(train, val)  # before out_dir is claimed (and, with overwrite, emptied)
+        _check_data(train, val, self.config)  # before out_dir is claimed (and, with overwrite, emptied)
         self.env = distributed.setup(self.config.device)
         self.should_stop = False
         noise = self.model.generator
@@ -234,6 +235,8 @@ class Trainer:
         t0, seen = time.perf_counter(), 0
         for x in batches:
             self._set_lr(lr_factor(cfg, state.global_step, total_steps))
+            if cfg.shift:
+                x = random_shift(x, cfg.shift, self.model.generator)
             with self._autocast():
                 terms = self.model.training_step(x, self._optimizers)
             _accumulate(state.sums, terms, len(x))
@@ -564,9 +567,14 @@ def _as_dataset(data: Any, role: str) -> Dataset:
     )
 
 
-def _check_data(train: Dataset, val: Dataset | None) -> None:
+def _check_data(train: Dataset, val: Dataset | None, config: TrainConfig) -> None:
     if len(train) == 0:
         raise TrainingError(f"the training data {train.name!r} is empty")
+    if config.shift and len(train.shape) != 3:
+        raise ConfigError(
+            f"shift={config.shift} moves images, but the samples of {train.name!r} have shape {train.shape} "
+            "instead of (channels, height, width); train with shift=0 (the default) on this data"
+        )
     for ds in (train, val):
         if isinstance(ds, DeviceDataset):  # the CLI's loaders (and streaming) check this; Python data had not been
             ds.check_finite()
