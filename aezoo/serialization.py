@@ -211,16 +211,28 @@ def load_tensors(blob: bytes, *, source: str) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; done once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[Any]:
     """Write to a temporary file beside ``path`` and rename it into place only on success.
 
-    A crash or kill mid-write leaves the old file (or nothing), never a half-written one.
+    A crash or kill mid-write leaves the old file (or nothing), never a half-written one. The file
+    gets the permissions ``open`` would give it (``0o666`` less the umask), not mkstemp's ``0o600``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # POSIX; on Windows the umask does not apply
+            os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()

@@ -9,7 +9,9 @@ of retries, and bytes other than the advertised ones were kept.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import struct
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ from click.testing import CliRunner
 from safetensors.torch import save_file
 
 import aezoo
+from aezoo import serialization
 from aezoo.cli.main import cli
 from aezoo.errors import HubError, WeightsError
 from aezoo.hub import hub_timeout, publish, pull
@@ -294,3 +297,18 @@ def test_importing_the_loading_stack_sets_no_environment_variables() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX file modes")
+@pytest.mark.parametrize(("umask", "expected"), [(0o022, 0o644), (0o077, 0o600)])
+def test_saved_files_get_the_umask_permissions_not_mkstemps(tmp_path, monkeypatch, umask, expected) -> None:
+    """Atomic writes go through mkstemp (mode 0o600); a saved model must be as readable as open() makes files."""
+    previous = os.umask(umask)
+    try:
+        assert serialization._umask() == umask  # what the module reads once, at import
+    finally:
+        os.umask(previous)
+    monkeypatch.setattr(serialization, "_UMASK", umask)
+    aezoo.create("linear").save_pretrained(tmp_path / "run")
+    for name in (WEIGHTS_NAME, CONFIG_NAME):
+        assert stat.S_IMODE((tmp_path / "run" / name).stat().st_mode) == expected, name
