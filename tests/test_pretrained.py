@@ -36,7 +36,7 @@ BARS = {  # the quality bars of the issue, on the full test split
     "stacked-mnist": ("mse", 0.0030),
     "conv-mnist": ("mse", 0.0060),
     "conv-fashion-mnist": ("mse", 0.0100),
-    "deep-mnist": ("sse_per_image", 3.00),
+    "deep-mnist": ("sse_per_image", 2.60),  # issue 14: beyond the 2006 paper's 3.00
 }
 
 

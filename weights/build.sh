@@ -50,7 +50,7 @@ build() {
     conv-fashion-mnist) recipe "$1" fashion-mnist -- aezoo train conv --epochs 30 --batch-size 128 --lr 3e-3 \
         --schedule onecycle --set 'channels=[32,64,128]' ;;
     deep-mnist) recipe "$1" mnist -- aezoo pretrain --dims 784,1000,500,250,30 --kind denoising --noise 0.2 --layer-epochs 20 \
-        --finetune-epochs 150 --finetune-lr 1e-3 --finetune-set schedule=cosine ;;
+        --finetune-epochs 80 --finetune-set shift=1 ;;
     *) echo "unknown weights name '$1'; see the case list in $0" >&2; exit 2 ;;
     esac
 }

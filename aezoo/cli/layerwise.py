@@ -75,7 +75,8 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str | tupl
     "finetune_sets",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Any other training setting of the fine-tuning (repeatable), e.g. --finetune-set schedule=cosine.",
+    help="Any other training setting of the fine-tuning (repeatable), e.g. --finetune-set shift=1 (images moved "
+    "by up to one pixel, the deep-mnist recipe) or --finetune-set schedule=cosine.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
