@@ -91,15 +91,15 @@ def load(
     raise unknown_name("pretrained model", text, pretrained, "see `aezoo list --pretrained`")
 
 
-def entry_problem(entry: Pretrained, folder: str | Path) -> str | None:
+def entry_problem(entry: Pretrained, folder: str | Path, *, hash_weights: bool = True) -> str | None:
     """Why the model in ``folder`` is not the one ``entry`` pins (weights, architecture, config,
-    preprocessing), or ``None`` when it is."""
+    preprocessing), or ``None`` when it is. ``hash_weights=False`` leaves the weights' sha256 to
+    the caller (``load_dir`` hashes the very bytes it loads)."""
     folder = Path(folder)
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         return f"no {WEIGHTS_NAME}"
-    actual = sha256_file(weights)
-    if actual != entry.sha256:
+    if hash_weights and (actual := sha256_file(weights)) != entry.sha256:
         return f"{weights} has sha256 {actual}, not the pinned {entry.sha256}"
     try:
         data = read_config(folder)
@@ -220,8 +220,8 @@ def load_dir(
     directory = Path(directory)
     if not directory.is_dir():
         raise WeightsError(f"model directory {str(directory)!r} does not exist")
-    if entry is not None:
-        problem = entry_problem(entry, directory)
+    if entry is not None:  # the weights' hash is checked below, on the bytes that are loaded
+        problem = entry_problem(entry, directory, hash_weights=False)
         if problem is not None:
             raise WeightsError(
                 f"pretrained {entry.name!r}: {problem}: the files were changed after they were verified. "

@@ -312,3 +312,18 @@ def test_saved_files_get_the_umask_permissions_not_mkstemps(tmp_path, monkeypatc
     aezoo.create("linear").save_pretrained(tmp_path / "run")
     for name in (WEIGHTS_NAME, CONFIG_NAME):
         assert stat.S_IMODE((tmp_path / "run" / name).stat().st_mode) == expected, name
+
+
+def test_a_pinned_load_hashes_the_weights_file_once_besides_the_bytes_it_loads(monkeypatch) -> None:
+    """resolve() hashes the file to pick a source; load_dir hashes the bytes it reads, not the file again."""
+    from aezoo import loading
+
+    calls: list[Path] = []
+
+    def counting(path):
+        calls.append(Path(path))
+        return sha256_file(path)
+
+    monkeypatch.setattr(loading, "sha256_file", counting)
+    aezoo.load("linear-mnist")
+    assert [p.name for p in calls] == [WEIGHTS_NAME]
