@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from .errors import InputError
+from .evaluation import model_inputs
 from .serialization import atomic_write
 
 if TYPE_CHECKING:
@@ -252,8 +253,6 @@ class _EvalMode:
 def _inputs(model: Autoencoder, x: Tensor | Dataset, n: int | None = None) -> Tensor:
     """The first ``n`` samples in model space (a dataset is checked and mapped there)."""
     if not isinstance(x, Tensor):
-        from .evaluation import model_inputs
-
         x = model_inputs(model, x.subset(n) if n is not None else x)
     return x[:n] if n is not None else x
 
