@@ -209,8 +209,9 @@ def _body(
         "```python",
         "import aezoo",
         "",
-        f'model = aezoo.load("hf-hub:{repo_id}")            # latest commit on main',
-        f'model = aezoo.load("hf-hub:{repo_id}@REVISION")   # pinned: a commit hash printed by `aezoo publish`',
+        # one space before each comment, as ruff formats the Python blocks of the repository's Markdown
+        f'model = aezoo.load("hf-hub:{repo_id}")  # latest commit on main',
+        f'model = aezoo.load("hf-hub:{repo_id}@REVISION")  # pinned: a commit hash printed by `aezoo publish`',
         "```",
         "",
         f"or `aezoo pull {repo_id}@REVISION` to fetch it into the Hugging Face cache.",
