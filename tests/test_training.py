@@ -350,6 +350,8 @@ def test_training_with_shift_sees_moved_images_and_refuses_flat_data(tmp_path: P
             torch.rand(32, 784)
         )
     assert not (tmp_path / "run").exists()  # refused before the run directory was claimed
+    with pytest.raises(ConfigError, match="shift=28 would move the 28x28 images"):  # padding would be unbounded
+        Trainer(linear(), TrainConfig(epochs=1, shift=28), progress=False).fit(toy(8))
     with pytest.raises(ConfigError, match="shift is a number of pixels >= 0"):
         TrainConfig(shift=-1)
 

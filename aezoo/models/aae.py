@@ -66,7 +66,8 @@ class AAE(Autoencoder):
     architecture = "aae"
     pretrained = builtin_entries("aae")
     # Three optimizer steps per batch pull against each other: a lower peak and more, smaller steps
-    # (Makhzani et al. use batches of 100) beat the tutorial recipe at 1, 5 and 20 epochs (BENCHMARKS.md).
+    # (Makhzani et al. use batches of 100); against the tutorial recipe: better at 1 and 20 epochs,
+    # 3 % worse at 5 in one seed (BENCHMARKS.md).
     train_defaults = MappingProxyType({"lr": 1e-3, "batch_size": 64})
     config_class = AAEConfig
     capabilities = Capabilities(sample=True)

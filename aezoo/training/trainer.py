@@ -575,6 +575,11 @@ def _check_data(train: Dataset, val: Dataset | None, config: TrainConfig) -> Non
             f"shift={config.shift} moves images, but the samples of {train.name!r} have shape {train.shape} "
             "instead of (channels, height, width); train with shift=0 (the default) on this data"
         )
+    if config.shift and config.shift >= min(train.shape[1:]):
+        raise ConfigError(
+            f"shift={config.shift} would move the {train.shape[1]}x{train.shape[2]} images of {train.name!r} "
+            "out of the frame; give a shift smaller than their height and width (1 or 2 pixels for MNIST)"
+        )
     for ds in (train, val):
         if isinstance(ds, DeviceDataset):  # the CLI's loaders (and streaming) check this; Python data had not been
             ds.check_finite()
