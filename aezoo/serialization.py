@@ -225,7 +225,8 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[Any]:
     """Write to a temporary file beside ``path`` and rename it into place only on success.
 
     A crash or kill mid-write leaves the old file (or nothing), never a half-written one. The file
-    gets the permissions ``open`` would give it (``0o666`` less the umask), not mkstemp's ``0o600``.
+    gets the permissions ``open`` would give it (``0o666`` less the umask the process had when aezoo was
+    imported: reading it means setting it, which is not thread-safe), not mkstemp's ``0o600``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
