@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,20 +77,30 @@ def aezoo_default(arch: str, epochs: int, data_dir: Path, test, seed: int, threa
     return {"test_mse": float(metrics["mse"]), "wall_s": wall, "recipe": recipe}
 
 
-def render(result: dict) -> str:
-    lines = [
-        "| architecture | epochs | tutorial test MSE | aezoo default test MSE | aezoo / tutorial | aezoo recipe |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
-    for row in result["rows"]:
-        ratio = row["aezoo"]["test_mse"] / row["tutorial"]["test_mse"]
-        r = row["aezoo"]["recipe"]
+def render(results: list[dict]) -> str:
+    """The Markdown table of the rows of ``results``, pooled; medians over seeds where there are several."""
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for result in results:
+        for row in result["rows"]:
+            groups.setdefault((row["arch"], row["epochs"]), []).append(row)
+    seeded = any(len(rows) > 1 for rows in groups.values())
+    head = "| architecture | epochs | tutorial test MSE | aezoo default test MSE | aezoo / tutorial |"
+    rule = "|---|---:|---:|---:|---:|"
+    if seeded:
+        head, rule = head + " aezoo better in |", rule + "---:|"
+    lines = [head + " aezoo recipe |", rule + "---|"]
+    for (arch, epochs), rows in groups.items():
+        tut = statistics.median(row["tutorial"]["test_mse"] for row in rows)
+        ours = statistics.median(row["aezoo"]["test_mse"] for row in rows)
+        ratio = ours / tut
+        r = rows[0]["aezoo"]["recipe"]
         recipe = f"batch {r['batch_size']}, {r['optimizer']} {r['lr']:g}, {r['schedule']}"
         mark = "" if ratio <= 1 else " (worse)"
-        lines.append(
-            f"| `{row['arch']}` | {row['epochs']} | {row['tutorial']['test_mse']:.5f} "
-            f"| {row['aezoo']['test_mse']:.5f} | {ratio:.2f}{mark} | {recipe} |"
-        )
+        line = f"| `{arch}` | {epochs} | {tut:.5f} | {ours:.5f} | {ratio:.2f}{mark} |"
+        if seeded:
+            wins = sum(row["aezoo"]["test_mse"] < row["tutorial"]["test_mse"] for row in rows)
+            line += f" {wins} of {len(rows)} seeds |"
+        lines.append(f"{line} {recipe} |")
     return "\n".join(lines)
 
 
@@ -99,13 +110,13 @@ def main() -> None:
     p.add_argument("--archs", nargs="+", default=None, help="default: every registered architecture")
     p.add_argument("--epochs", type=int, nargs="+", default=[1, 5, 20])
     p.add_argument("--epochs-for", action="append", default=[], metavar="ARCH=E1,E2", help="budgets of one arch")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one tutorial and one aezoo run per seed")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--json", type=Path, default=None)
-    p.add_argument("--render", type=Path, default=None, help="print the table of an earlier --json and exit")
+    p.add_argument("--render", type=Path, nargs="+", default=None, help="print the table of earlier --json files")
     args = p.parse_args()
     if args.render:
-        print(render(json.loads(args.render.read_text())))
+        print(render([json.loads(path.read_text()) for path in args.render]))
         return
     if args.data_dir is None:
         p.error("--data-dir is required unless --render is given")
@@ -120,19 +131,20 @@ def main() -> None:
     result: dict = {
         "hardware": f"{platform.processor() or platform.machine()}, {args.threads} threads, shared machine",
         "versions": {"torch": torch.__version__, "aezoo": aezoo.__version__, "python": platform.python_version()},
-        "seed": args.seed,
+        "seeds": args.seeds,
         "rows": [],
     }
     for arch in args.archs or aezoo.list_models():
         budgets = per_arch.get(arch, args.epochs)
-        tut = tutorial(arch, budgets, train_x, test, args.seed)
-        for e in budgets:
-            ours = aezoo_default(arch, e, args.data_dir, test, args.seed, args.threads)
-            result["rows"].append({"arch": arch, "epochs": e, "tutorial": tut[e], "aezoo": ours})
-            if args.json:  # after every row, so a long run that is stopped keeps what it measured
-                args.json.write_text(json.dumps(result, indent=2) + "\n")
+        for seed in args.seeds:
+            tut = tutorial(arch, budgets, train_x, test, seed)
+            for e in budgets:
+                ours = aezoo_default(arch, e, args.data_dir, test, seed, args.threads)
+                result["rows"].append({"arch": arch, "epochs": e, "seed": seed, "tutorial": tut[e], "aezoo": ours})
+                if args.json:  # after every row, so a long run that is stopped keeps what it measured
+                    args.json.write_text(json.dumps(result, indent=2) + "\n")
     print()
-    print(render(result))
+    print(render([result]))
 
 
 if __name__ == "__main__":
