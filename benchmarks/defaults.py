@@ -77,12 +77,26 @@ def aezoo_default(arch: str, epochs: int, data_dir: Path, test, seed: int, threa
     return {"test_mse": float(metrics["mse"]), "wall_s": wall, "recipe": recipe}
 
 
-def render(results: list[dict]) -> str:
-    """The Markdown table of the rows of ``results``, pooled; medians over seeds where there are several."""
-    groups: dict[tuple[str, int], list[dict]] = {}
+def pool(results: list[dict]) -> list[dict]:
+    """The rows of ``results`` with their seeds; an (arch, epochs, seed) that an earlier result gave is skipped."""
+    rows, seen = [], set()
     for result in results:
         for row in result["rows"]:
-            groups.setdefault((row["arch"], row["epochs"]), []).append(row)
+            row = {**row, "seed": row.get("seed", result.get("seed", 0))}  # files before --seeds had one seed
+            key = (row["arch"], row["epochs"], row["seed"])
+            if key not in seen:
+                seen.add(key)
+                rows.append(row)
+    return rows
+
+
+def render(results: list[dict]) -> str:
+    """The Markdown table of the rows of ``results``, pooled; medians over seeds where there are several."""
+    rows = pool(results)
+    first = {arch: i for i, arch in reversed(list(enumerate(row["arch"] for row in rows)))}  # first-seen order
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for row in sorted(rows, key=lambda row: (first[row["arch"]], row["epochs"])):
+        groups.setdefault((row["arch"], row["epochs"]), []).append(row)
     seeded = any(len(rows) > 1 for rows in groups.values())
     head = "| architecture | epochs | tutorial test MSE | aezoo default test MSE | aezoo / tutorial |"
     rule = "|---|---:|---:|---:|---:|"
@@ -99,7 +113,7 @@ def render(results: list[dict]) -> str:
         line = f"| `{arch}` | {epochs} | {tut:.5f} | {ours:.5f} | {ratio:.2f}{mark} |"
         if seeded:
             wins = sum(row["aezoo"]["test_mse"] < row["tutorial"]["test_mse"] for row in rows)
-            line += f" {wins} of {len(rows)} seeds |"
+            line += f" {wins} of {len(rows)} seed{'s' if len(rows) > 1 else ''} |"
         lines.append(f"{line} {recipe} |")
     return "\n".join(lines)
 
@@ -116,7 +130,11 @@ def main() -> None:
     p.add_argument("--render", type=Path, nargs="+", default=None, help="print the table of earlier --json files")
     args = p.parse_args()
     if args.render:
-        print(render([json.loads(path.read_text()) for path in args.render]))
+        results = [json.loads(path.read_text()) for path in args.render]
+        if args.json:  # the pooled rows as one file, naming where they came from
+            pooled = {"sources": [path.name for path in args.render], "rows": pool(results)}
+            args.json.write_text(json.dumps(pooled, indent=2) + "\n")
+        print(render(results))
         return
     if args.data_dir is None:
         p.error("--data-dir is required unless --render is given")
