@@ -15,10 +15,14 @@ Both are scored the same way: ``aezoo.evaluate`` on the 10,000 test images (``ms
 of the model's reconstruction in eval mode). Same seed for both. Run:
 
     python benchmarks/defaults.py --data-dir DIR [--archs mlp conv ...] [--epochs 1 5 20] \\
-        [--json benchmarks/results/defaults_cpu.json]
+        [--seeds 0 1 2] [--json benchmarks/results/defaults_cpu.json]
 
 ``--epochs-for ARCH=1,5`` limits the budgets of one architecture (the expensive ones on a CPU).
-``--render FILE.json`` prints the Markdown table of an earlier run without training.
+With several seeds (``--seeds``) each seed is one tutorial run and one aezoo run per budget, and
+the table gives the medians over seeds, their ratio, and in how many seeds aezoo was better.
+``--render FILE.json [FILE.json ...]`` prints the Markdown table of earlier runs without training:
+the rows of several files are pooled (seeds run in separate processes merge this way; a seed that
+an earlier file already gave is skipped), and ``--json OUT`` writes the pool to OUT.
 """
 
 from __future__ import annotations
