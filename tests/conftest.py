@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 # Test models are tiny, and tests start subprocesses (DDP ranks, CLI runs): one intra-op thread
 # each avoids OpenMP oversubscription, which slows small kernels down by orders of magnitude.
@@ -59,3 +62,16 @@ def fresh_registry() -> Iterator[None]:
     for name in set(sys.modules) - modules:
         if name.startswith("aezoo_"):
             del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def benchmark(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
+    """``benchmarks/{BENCHMARK}.py`` imported as a module, ``BENCHMARK`` named by the test module."""
+    name = f"{request.module.BENCHMARK}_benchmark"
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{request.module.BENCHMARK}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look the module up by name
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[name]

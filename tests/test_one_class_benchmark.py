@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,17 +10,7 @@ import torch
 
 import aezoo
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "one_class.py"
-
-
-@pytest.fixture(scope="module")
-def one_class():
-    spec = importlib.util.spec_from_file_location("one_class_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+BENCHMARK = "one_class"  # benchmarks/one_class.py, the conftest's `benchmark` fixture
 
 
 def _blobs(n: int, seed: int) -> aezoo.DeviceDataset:
@@ -34,39 +22,39 @@ def _blobs(n: int, seed: int) -> aezoo.DeviceDataset:
     return aezoo.DeviceDataset(x, y, name=f"blobs-{seed}")
 
 
-def test_one_run_trains_on_one_class_and_scores_the_whole_test_split(one_class) -> None:
+def test_one_run_trains_on_one_class_and_scores_the_whole_test_split(benchmark) -> None:
     train, test = _blobs(200, 0), _blobs(100, 1)
-    r = one_class.one_run(
+    r = benchmark.one_run(
         train, test, 0, 0, arch="linear", model_args={"latent_dim": 2}, train_args={"epochs": 3, "lr": 1e-2}
     )
     assert r["n_train"] == 100 and r["n_test"] == 100 and r["class"] == 0
     assert r["auroc"] > 0.9  # the bright squares are anomalies to a model of dark images
 
 
-def test_the_table_sets_the_runs_beside_the_paper(one_class) -> None:
+def test_the_table_sets_the_runs_beside_the_paper(benchmark) -> None:
     runs = [
         {"dataset": "mnist", "class": c, "seed": s, "auroc": a, "train_s": 1.0, "score_s": 0.5}
         for c, s, a in ((0, 0, 0.99), (0, 1, 0.97), (1, 0, 0.90), (1, 1, 0.92))
     ]
     meta = {"hardware": "cpu", "torch_version": "x", "aezoo_version": "y"}
     results = {"setup": {"arch": "conv", "model_args": {}, "train": {"epochs": 1}}, "runs": runs, **meta}
-    table = one_class.render(one_class.merge([results, {**results, "runs": []}]))
+    table = benchmark.render(benchmark.merge([results, {**results, "runs": []}]))
     assert "| 0 | 98.0 ± 1.4 | 98.0 |" in table and "| 1 | 91.0 ± 1.4 | 99.7 |" in table
     assert "| **mean** | **94.5 ± 0.0** | **94.8** |" in table  # seeds' means 94.5 and 94.5
     with pytest.raises(SystemExit, match="different setups"):
-        one_class.merge([results, {**results, "setup": {"arch": "mlp"}}])
+        benchmark.merge([results, {**results, "setup": {"arch": "mlp"}}])
 
 
-def test_a_rerun_skips_the_runs_already_in_the_json(one_class, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(one_class, "load_dataset", lambda name, split, root=None: _blobs(60, int(split == "test")))
-    monkeypatch.setattr(one_class, "DEFAULT_MODEL_ARGS", {"latent_dim": 2})
+def test_a_rerun_skips_the_runs_already_in_the_json(benchmark, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(benchmark, "load_dataset", lambda name, split, root=None: _blobs(60, int(split == "test")))
+    monkeypatch.setattr(benchmark, "DEFAULT_MODEL_ARGS", {"latent_dim": 2})
     out = tmp_path / "r.json"
     argv = ["--datasets", "mnist", "--classes", "0", "1", "--seeds", "0", "--epochs", "1", "--arch", "linear"]
-    assert one_class.main([*argv, "--out", str(out)]) == 0
+    assert benchmark.main([*argv, "--out", str(out)]) == 0
     first = json.loads(out.read_text())
     assert [(r["class"], r["seed"]) for r in first["runs"]] == [(0, 0), (1, 0)]
-    assert one_class.main([*argv, "--seeds", "0", "1", "--out", str(out)]) == 0
+    assert benchmark.main([*argv, "--seeds", "0", "1", "--out", str(out)]) == 0
     runs = json.loads(out.read_text())["runs"]
     assert runs[:2] == first["runs"] and [(r["class"], r["seed"]) for r in runs[2:]] == [(0, 1), (1, 1)]
     with pytest.raises(SystemExit, match="another setup"):
-        one_class.main([*argv, "--epochs", "2", "--out", str(out)])
+        benchmark.main([*argv, "--epochs", "2", "--out", str(out)])
