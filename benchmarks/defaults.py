@@ -101,23 +101,23 @@ def render(results: list[dict]) -> str:
     groups: dict[tuple[str, int], list[dict]] = {}
     for row in sorted(rows, key=lambda row: (first[row["arch"]], row["epochs"])):
         groups.setdefault((row["arch"], row["epochs"]), []).append(row)
-    seeded = any(len(rows) > 1 for rows in groups.values())
+    seeded = any(len(group) > 1 for group in groups.values())
     head = "| architecture | epochs | tutorial test MSE | aezoo default test MSE | aezoo / tutorial |"
     rule = "|---|---:|---:|---:|---:|"
     if seeded:
         head, rule = head + " aezoo better in |", rule + "---:|"
     lines = [head + " aezoo recipe |", rule + "---|"]
-    for (arch, epochs), rows in groups.items():
-        tut = statistics.median(row["tutorial"]["test_mse"] for row in rows)
-        ours = statistics.median(row["aezoo"]["test_mse"] for row in rows)
+    for (arch, epochs), group in groups.items():
+        tut = statistics.median(row["tutorial"]["test_mse"] for row in group)
+        ours = statistics.median(row["aezoo"]["test_mse"] for row in group)
         ratio = ours / tut
-        r = rows[0]["aezoo"]["recipe"]
+        r = group[0]["aezoo"]["recipe"]
         recipe = f"batch {r['batch_size']}, {r['optimizer']} {r['lr']:g}, {r['schedule']}"
         mark = "" if ratio <= 1 else " (worse)"
         line = f"| `{arch}` | {epochs} | {tut:.5f} | {ours:.5f} | {ratio:.2f}{mark} |"
         if seeded:
-            wins = sum(row["aezoo"]["test_mse"] < row["tutorial"]["test_mse"] for row in rows)
-            line += f" {wins} of {len(rows)} seed{'s' if len(rows) > 1 else ''} |"
+            wins = sum(row["aezoo"]["test_mse"] < row["tutorial"]["test_mse"] for row in group)
+            line += f" {wins} of {len(group)} seed{'s' if len(group) > 1 else ''} |"
         lines.append(f"{line} {recipe} |")
     return "\n".join(lines)
 
