@@ -14,13 +14,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._deprecated import install as _install_moved_modules
 from ._version import __version__
+
+_install_moved_modules()
 
 # public name -> module that defines it
 _LAZY = {
     # registry
     "list_models": "registry",
-    "create": "builder",
+    "create": "loading",
     "info": "registry",
     "plugins": "registry",
     "get_architecture": "registry",
@@ -34,15 +37,15 @@ _LAZY = {
     "Capabilities": "models.base",
     "StageSpec": "models.base",
     "StageWeights": "models.base",
-    "AEConfig": "config",
-    "Preprocessing": "preprocessing",
-    "Pretrained": "pretrained",
-    "manifest_entries": "pretrained",
+    "AEConfig": "core.config",
+    "Preprocessing": "data",
+    "Pretrained": "io.pretrained",
+    "manifest_entries": "io.pretrained",
     # loading and saving
     "load": "loading",
     # data, training, evaluation
     "DeviceDataset": "data",
-    "StreamedDataset": "streaming",
+    "StreamedDataset": "data",
     "load_dataset": "data",
     "load_user_data": "data",
     "data_root": "data",
@@ -50,30 +53,30 @@ _LAZY = {
     "TrainConfig": "training",
     "train": "training",
     "evaluate": "evaluation",
-    "pretrain": "layerwise",
-    "LayerwiseConfig": "layerwise",
+    "pretrain": "training.layerwise",
+    "LayerwiseConfig": "training.layerwise",
     # applications
     "reduce": "applications",
     "extract_features": "applications",
     "AnomalyDetector": "applications",
     "denoise": "applications",
     "generate": "applications",
-    "interpolate": "interpolation",
-    "prior_interpolation": "interpolation",
-    "linear_probe": "probe",
+    "interpolate": "applications.interpolation",
+    "prior_interpolation": "applications.interpolation",
+    "linear_probe": "evaluation.probe",
     # hub
     "publish": "hub",
     "pull": "hub",
     # errors
-    "AezooError": "errors",
-    "UnknownNameError": "errors",
-    "ConfigError": "errors",
-    "InputError": "errors",
-    "WeightsError": "errors",
-    "DataError": "errors",
-    "HubError": "errors",
-    "PluginError": "errors",
-    "TrainingError": "errors",
+    "AezooError": "core.errors",
+    "UnknownNameError": "core.errors",
+    "ConfigError": "core.errors",
+    "InputError": "core.errors",
+    "WeightsError": "core.errors",
+    "DataError": "core.errors",
+    "HubError": "core.errors",
+    "PluginError": "core.errors",
+    "TrainingError": "core.errors",
 }
 
 # Written out, not computed, so that type checkers and linters see the public surface; a test keeps it equal
@@ -147,10 +150,9 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .applications import AnomalyDetector, denoise, extract_features, generate, reduce
-    from .builder import create
-    from .config import AEConfig
-    from .data import DeviceDataset, data_root, load_dataset, load_user_data
-    from .errors import (
+    from .applications.interpolation import interpolate, prior_interpolation
+    from .core.config import AEConfig
+    from .core.errors import (
         AezooError,
         ConfigError,
         DataError,
@@ -161,15 +163,13 @@ if TYPE_CHECKING:  # pragma: no cover
         UnknownNameError,
         WeightsError,
     )
+    from .data import DeviceDataset, Preprocessing, StreamedDataset, data_root, load_dataset, load_user_data
     from .evaluation import evaluate
+    from .evaluation.probe import linear_probe
     from .hub import publish, pull
-    from .interpolation import interpolate, prior_interpolation
-    from .layerwise import LayerwiseConfig, pretrain
-    from .loading import load
+    from .io.pretrained import Pretrained, manifest_entries
+    from .loading import create, load
     from .models.base import PLUGIN_API_VERSION, AEOutput, Autoencoder, Capabilities, StageSpec, StageWeights
-    from .preprocessing import Preprocessing
-    from .pretrained import Pretrained, manifest_entries
-    from .probe import linear_probe
     from .registry import (
         PluginRecord,
         PluginWarning,
@@ -179,5 +179,5 @@ if TYPE_CHECKING:  # pragma: no cover
         list_models,
         plugins,
     )
-    from .streaming import StreamedDataset
     from .training import TrainConfig, Trainer, train
+    from .training.layerwise import LayerwiseConfig, pretrain

@@ -27,9 +27,9 @@ from pathlib import Path
 import torch
 
 import aezoo
-from aezoo.layerwise import LayerwiseConfig, pretrain
 from aezoo.models.regularized import DenoisingAE
 from aezoo.training import TrainConfig, Trainer
+from aezoo.training.layerwise import LayerwiseConfig, pretrain
 
 
 def test_sse(model: aezoo.Autoencoder, test: aezoo.DeviceDataset) -> float:

@@ -37,10 +37,10 @@ from typing import Any
 import torch
 
 import aezoo
-from aezoo.data import DeviceDataset, load_dataset
-from aezoo.evaluation import evaluate
-from aezoo.layerwise import LayerwiseConfig, LayerwisePretrainer
+from aezoo.data.datasets import DeviceDataset, load_dataset
+from aezoo.evaluation.metrics import evaluate
 from aezoo.training import TrainConfig, Trainer
+from aezoo.training.layerwise import LayerwiseConfig, LayerwisePretrainer
 
 DIMS = (784, 1000, 500, 250, 30)
 PAPER = {"deep autoencoder (RBM pretraining)": 3.00, "PCA-30": 13.87}

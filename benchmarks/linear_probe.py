@@ -3,7 +3,7 @@
     python benchmarks/linear_probe.py --data-dir ../shared/data [--out benchmarks/results/linear_probe.json]
 
 For each model: the codes of its dataset's whole training split train a multinomial logistic
-regression (``aezoo.probe.LinearProbe``: L-BFGS, l2 1e-4, standardised features), scored on the
+regression (``aezoo.evaluation.probe.LinearProbe``: L-BFGS, l2 1e-4, standardised features), scored on the
 test split; the baseline is the same probe on the first ``latent_dim`` principal components of
 the training images (``pca_probe_accuracy``). Prints a markdown table and writes the JSON.
 """
@@ -26,8 +26,8 @@ def main() -> None:
     import torch
 
     import aezoo
-    from aezoo.probe import linear_probe
-    from aezoo.serialization import atomic_write
+    from aezoo.evaluation.probe import linear_probe
+    from aezoo.io.serialization import atomic_write
     from aezoo.training.trainer import hardware_name
 
     names = args.models or aezoo.list_models(pretrained=True)

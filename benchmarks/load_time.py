@@ -32,7 +32,7 @@ def main() -> None:
     import torch
 
     import aezoo
-    from aezoo.pretrained import bundled_dirs
+    from aezoo.io.pretrained import bundled_dirs
     from aezoo.training.trainer import hardware_name
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

@@ -7,7 +7,7 @@ classes as anomalies. Every (dataset, class) is repeated over several seeds; the
 mean ± standard deviation over seeds, in percent, beside the paper's Deep SVDD numbers.
 
 The models are the zoo's own (``aezoo.create``) and are trained with ``aezoo.train``; scores and
-AUROC come from ``aezoo.applications`` (``reconstruction_errors``, ``roc_auc``). Pixels are in
+AUROC come from ``aezoo.applications.anomaly`` (``reconstruction_errors``, ``roc_auc``). Pixels are in
 [0, 1] as ``aezoo.load_dataset`` gives them (no global contrast normalisation).
 
 Run (all 10 classes x 2 datasets x 3 seeds; results are written after every run, and a rerun
@@ -38,9 +38,9 @@ from typing import Any
 import torch
 
 import aezoo
-from aezoo.applications import reconstruction_errors, roc_auc
-from aezoo.data import DeviceDataset, load_dataset
-from aezoo.serialization import atomic_write
+from aezoo.applications.anomaly import reconstruction_errors, roc_auc
+from aezoo.data.datasets import DeviceDataset, load_dataset
+from aezoo.io.serialization import atomic_write
 from aezoo.training.trainer import hardware_name
 
 DATASETS = ("mnist", "fashion-mnist")

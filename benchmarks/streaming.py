@@ -32,8 +32,8 @@ import numpy as np
 import torch
 
 import aezoo
-from aezoo.data import DeviceDataset, load_dataset
-from aezoo.streaming import StreamedDataset
+from aezoo.data.datasets import DeviceDataset, load_dataset
+from aezoo.data.streaming import StreamedDataset
 from aezoo.training import TrainConfig, Trainer
 from aezoo.training.trainer import hardware_name
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 import aezoo
-from aezoo.data import load_dataset
+from aezoo.data.datasets import load_dataset
 from aezoo.training import TrainConfig, Trainer
 from aezoo.training.trainer import hardware_name
 

@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import save_file
 
 import aezoo
-from aezoo.streaming import StreamedDataset
+from aezoo.data.streaming import StreamedDataset
 from aezoo.training import TrainConfig, Trainer
 
 

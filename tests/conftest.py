@@ -53,7 +53,7 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture
 def fresh_registry() -> Iterator[None]:
     """Rediscover plugins for this test, and forget the ones it added afterwards."""
-    from aezoo import registry
+    from aezoo.registry import architectures as registry
 
     modules = set(sys.modules)
     registry.reset()

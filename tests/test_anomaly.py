@@ -14,9 +14,9 @@ import torch
 from click.testing import CliRunner
 
 import aezoo
-from aezoo.applications import AnomalyDetector, error_maps, reconstruction_errors, roc_auc
+from aezoo.applications.anomaly import AnomalyDetector, error_maps, reconstruction_errors, roc_auc
 from aezoo.cli.main import cli
-from aezoo.errors import InputError
+from aezoo.core.errors import InputError
 
 SHAPE = (1, 8, 8)
 
@@ -102,7 +102,7 @@ def test_error_maps_are_what_the_scores_add_up(task, score: str) -> None:
 
 
 def test_error_heatmap_pictures_for_images_and_tables(task, tmp_path: Path) -> None:
-    from aezoo import plots
+    from aezoo.evaluation import plots
 
     model, normal, anomalies = task
     detector = AnomalyDetector.fit(model, normal[:200], quantile=0.9)
@@ -215,7 +215,7 @@ def test_the_detector_travels_through_publish_and_the_hub(task, local_hub, tmp_p
 
 
 def test_bundle_keeps_the_detector_and_lists_it_in_the_card(shared_data_copy: Path, tmp_path: Path) -> None:
-    from aezoo.bundle import bundle
+    from aezoo.training.bundle import bundle
 
     torch.manual_seed(0)
     model = aezoo.create("linear")

@@ -11,9 +11,9 @@ import torch
 from click.testing import CliRunner
 
 import aezoo
-from aezoo.applications import AnomalyDetector, add_noise, denoise, extract_features, generate, reduce, roc_auc
+from aezoo.applications.anomaly import AnomalyDetector, add_noise, denoise, extract_features, generate, reduce, roc_auc
 from aezoo.cli.main import cli
-from aezoo.errors import AezooError, InputError
+from aezoo.core.errors import AezooError, InputError
 
 SHAPE = (1, 8, 8)
 
@@ -159,7 +159,7 @@ def test_generate_samples_and_the_error_for_models_that_cannot() -> None:
 
 def test_lazy_public_names() -> None:
     for name in ("reduce", "extract_features", "AnomalyDetector", "denoise", "generate"):
-        assert getattr(aezoo, name) is getattr(aezoo.applications, name)
+        assert getattr(aezoo, name) is getattr(aezoo.applications.anomaly, name)
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import aezoo
-from aezoo.seeding import seeded
+from aezoo.core.seeding import seeded
 from aezoo.testing.conformance import SMALL_CONFIGS
 
 ARCHITECTURES = aezoo.list_models()

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from huggingface_hub import ModelCard
 
 import aezoo
-from aezoo.cards import card_metrics
 from aezoo.cli.main import cli
-from aezoo.data import load_dataset
+from aezoo.data.datasets import load_dataset
+from aezoo.io.cards import card_metrics
 
 
 @pytest.mark.slow  # trains on MNIST, evaluates on its test split

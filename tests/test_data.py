@@ -1,4 +1,4 @@
-"""aezoo.data: built-in datasets (offline copies), the safetensors cache, user data, batches and splits."""
+"""aezoo.data.datasets: built-in datasets (offline copies), the safetensors cache, user data, batches and splits."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from aezoo.data import CACHE_DIRNAME, DeviceDataset, _cache_file, data_root, load_dataset, load_user_data
-from aezoo.errors import DataError, UnknownNameError
+from aezoo.core.errors import DataError, UnknownNameError
+from aezoo.data.datasets import CACHE_DIRNAME, DeviceDataset, _cache_file, data_root, load_dataset, load_user_data
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -11,11 +11,11 @@ import torch
 from click.testing import CliRunner
 
 import aezoo
-from aezoo import export as export_module
+from aezoo.applications import export as export_module
+from aezoo.applications.export import FORMATS, PARTS, export, load_exported, run_exported
 from aezoo.cli import export as export_cli
 from aezoo.cli.main import cli
-from aezoo.errors import ExportError, MissingDependencyError, UnknownNameError
-from aezoo.export import FORMATS, PARTS, export, load_exported, run_exported
+from aezoo.core.errors import ExportError, MissingDependencyError, UnknownNameError
 
 pytest.importorskip("onnxruntime", reason='the ONNX checks need pip install "aezoo[export]"')
 pytest.importorskip("onnxscript", reason='the ONNX checks need pip install "aezoo[export]"')

@@ -24,9 +24,9 @@ import torch
 from click.testing import CliRunner, Result
 
 import aezoo
-from aezoo.applications import AnomalyDetector
+from aezoo.applications.anomaly import AnomalyDetector
 from aezoo.cli.main import cli
-from aezoo.errors import ConfigError, DataError, InputError, TrainingError, WeightsError
+from aezoo.core.errors import ConfigError, DataError, InputError, TrainingError, WeightsError
 from aezoo.training import TrainConfig, Trainer
 from aezoo.training.checkpoint import CHECKPOINT_JSON, CHECKPOINT_TENSORS
 
@@ -303,7 +303,7 @@ def test_deeply_nested_json_is_one_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("history", ['{"epoch": "x"}', "[1, 2", "\x80\x81"])
 def test_bundle_refuses_a_damaged_history_before_evaluating(finished_run: Path, history: str) -> None:
-    from aezoo.bundle import bundle
+    from aezoo.training.bundle import bundle
 
     (finished_run / "history.json").write_bytes(history.encode("latin-1"))
     with pytest.raises(WeightsError, match=r"history\.json"):
@@ -406,7 +406,7 @@ HOSTILE_PLUGINS = {
 def hostile_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None) -> Path:
     import importlib
 
-    from aezoo.scaffold import write_dist_info
+    from aezoo.registry.scaffold import write_dist_info
 
     attrs = {"junkpretrained": "Junk", "noarch": "Odd"}
     entry_points = {name: f"aezoo_hostile_{name}:{attrs.get(name, 'Model')}" for name in HOSTILE_PLUGINS}

@@ -28,8 +28,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import aezoo
-from aezoo.applications import AnomalyDetector
-from aezoo.errors import AezooError
+from aezoo.applications.anomaly import AnomalyDetector
+from aezoo.core.errors import AezooError
 from aezoo.training import TrainConfig, Trainer
 from aezoo.training.checkpoint import CHECKPOINT_JSON
 

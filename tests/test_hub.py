@@ -13,11 +13,11 @@ from click.testing import CliRunner
 
 import aezoo
 from aezoo.cli.main import cli
-from aezoo.errors import HubError, WeightsError
-from aezoo.hub import publish, pull
-from aezoo.loading import load_from_hub, load_pretrained
-from aezoo.pretrained import Pretrained
-from aezoo.serialization import WEIGHTS_NAME, sha256_file
+from aezoo.core.errors import HubError, WeightsError
+from aezoo.hub.transport import publish, pull
+from aezoo.io.pretrained import Pretrained
+from aezoo.io.serialization import WEIGHTS_NAME, sha256_file
+from aezoo.loading.loader import load_from_hub, load_pretrained
 from aezoo.testing.plugin import hub_offline
 
 METRICS = {"mse": 0.0123, "psnr": 19.5}
@@ -71,7 +71,7 @@ def published(local_hub, tmp_path):
 def test_publish_pull_load_bit_identical(published, local_hub) -> None:
     from huggingface_hub import ModelCard
 
-    from aezoo.cards import card_metrics
+    from aezoo.io.cards import card_metrics
 
     repo, (c1, c2), (_d1, d2) = published
     assert all(len(c) == 40 for c in (c1, c2)) and c1 != c2
@@ -211,7 +211,7 @@ def test_interrupted_download_leaves_nothing_to_accept(published, local_hub) -> 
     repo, (c1, _), (d1, _) = published
     local_hub.truncate_downloads = 1  # the client resumes with a Range request; the bytes are verified
     assert torch.equal(_outputs(load_from_hub(f"{repo}@{c1}")), _outputs(aezoo.load(d1)))
-    cache = Path(aezoo.hub._cache_dir())
+    cache = Path(aezoo.hub.transport._cache_dir())
     assert not list(cache.rglob("*.incomplete"))
 
 
@@ -237,7 +237,7 @@ def test_pretrained_resolution(published, local_hub, tmp_path, monkeypatch) -> N
     with pytest.raises(WeightsError):
         load_pretrained(_entry(repo, c1, "0" * 64, name="wrong-pin"))
     # `aezoo publish NAME` republishes a pretrained entry to its own repo by default.
-    from aezoo import registry
+    from aezoo.registry import architectures as registry
 
     shutil.copytree(d1, bundled, dirs_exist_ok=True)
     registry.list_models()
@@ -252,7 +252,7 @@ def test_bundled_pretrained_never_touches_the_network(tmp_path, monkeypatch) -> 
     """No server at all: a verified bundled copy loads, through aezoo.load(NAME) too."""
     from huggingface_hub.utils import _http
 
-    from aezoo import registry
+    from aezoo.registry import architectures as registry
 
     d = _model_dir(tmp_path, 5)
     entry = _entry("org/lin", "a" * 40, sha256_file(d / WEIGHTS_NAME), name="linear-bundled")

@@ -22,13 +22,13 @@ from click.testing import CliRunner
 from safetensors.torch import save_file
 
 import aezoo
-from aezoo import serialization
 from aezoo.cli.main import cli
-from aezoo.errors import HubError, WeightsError
-from aezoo.hub import hub_timeout, publish, pull
-from aezoo.loading import load_dir, load_from_hub, load_pretrained
-from aezoo.pretrained import Pretrained
-from aezoo.serialization import CONFIG_NAME, WEIGHTS_NAME, sha256_file
+from aezoo.core.errors import HubError, WeightsError
+from aezoo.hub.transport import hub_timeout, publish, pull
+from aezoo.io import serialization
+from aezoo.io.pretrained import Pretrained
+from aezoo.io.serialization import CONFIG_NAME, WEIGHTS_NAME, sha256_file
+from aezoo.loading.loader import load_dir, load_from_hub, load_pretrained
 from aezoo.testing.plugin import hub_offline
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -195,7 +195,7 @@ def published(local_hub, tmp_path):
 
 
 def _cache() -> Path:
-    from aezoo.hub import _cache_dir
+    from aezoo.hub.transport import _cache_dir
 
     return Path(_cache_dir())
 
@@ -291,7 +291,7 @@ def test_importing_the_loading_stack_sets_no_environment_variables() -> None:
     import sys
 
     code = (
-        "import os; before = dict(os.environ); import aezoo.hub, aezoo.loading, aezoo.release; "
+        "import os; before = dict(os.environ); import aezoo.hub.transport, aezoo.loading.loader, aezoo.hub.release; "
         "print(sorted(set(os.environ.items()) ^ set(before.items())))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -316,7 +316,7 @@ def test_saved_files_get_the_umask_permissions_not_mkstemps(tmp_path, monkeypatc
 
 def test_a_pinned_load_hashes_the_weights_file_once_besides_the_bytes_it_loads(monkeypatch) -> None:
     """resolve() hashes the file to pick a source; load_dir hashes the bytes it reads, not the file again."""
-    from aezoo import loading
+    from aezoo.loading import loader as loading
 
     calls: list[Path] = []
 

@@ -10,10 +10,16 @@ from click.testing import CliRunner
 from PIL import Image
 
 import aezoo
+from aezoo.applications.interpolation import (
+    METHODS,
+    interpolate,
+    interpolate_codes,
+    interpolation_grid,
+    prior_interpolation,
+)
 from aezoo.cli import interpolation as interpolation_cli
 from aezoo.cli.main import cli
-from aezoo.errors import InputError, UnknownNameError
-from aezoo.interpolation import METHODS, interpolate, interpolate_codes, interpolation_grid, prior_interpolation
+from aezoo.core.errors import InputError, UnknownNameError
 
 SHAPE = (1, 8, 8)
 

@@ -12,11 +12,11 @@ import torch
 from click.testing import CliRunner
 
 import aezoo
-from aezoo import layerwise
-from aezoo.data import load_dataset
-from aezoo.evaluation import evaluate
-from aezoo.layerwise import LayerwiseConfig, LayerwisePretrainer
-from aezoo.scaffold import write_dist_info
+from aezoo.data.datasets import load_dataset
+from aezoo.evaluation.metrics import evaluate
+from aezoo.registry.scaffold import write_dist_info
+from aezoo.training import layerwise
+from aezoo.training.layerwise import LayerwiseConfig, LayerwisePretrainer
 
 DIMS = (784, 64, 32, 8)
 

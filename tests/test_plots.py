@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 
 import aezoo
-from aezoo import plots
-from aezoo.data import DeviceDataset
-from aezoo.errors import InputError
+from aezoo.core.errors import InputError
+from aezoo.data.datasets import DeviceDataset
+from aezoo.evaluation import plots
 from aezoo.models.linear import LinearAE
 
 # Architectures still being written warn once on discovery; that is not what these tests check.
@@ -115,7 +115,7 @@ def test_capabilities_are_checked(tmp_path: Path) -> None:
 
 
 def test_display_undoes_normalisation_but_keeps_unit_scale() -> None:
-    from aezoo.preprocessing import Preprocessing
+    from aezoo.data.preprocessing import Preprocessing
 
     model = aezoo.create("linear")
     model.preprocessing = Preprocessing(scale=1 / 255, mean=(0.5,), std=(0.25,))

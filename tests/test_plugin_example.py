@@ -11,11 +11,11 @@ import torch
 from click.testing import CliRunner
 
 import aezoo
-from aezoo import registry
 from aezoo.cli.main import cli
-from aezoo.layerwise import LayerwiseConfig, LayerwisePretrainer
-from aezoo.scaffold import write_dist_info
+from aezoo.registry import architectures as registry
+from aezoo.registry.scaffold import write_dist_info
 from aezoo.testing.conformance import check_architecture
+from aezoo.training.layerwise import LayerwiseConfig, LayerwisePretrainer
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "plugins" / "aezoo-contractive"
 

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from huggingface_hub import ModelCard
 
 import aezoo
-from aezoo.cards import card_metrics
 from aezoo.cli.main import cli
-from aezoo.errors import DataError, InputError
-from aezoo.probe import LinearProbe, linear_probe, pca_basis
+from aezoo.core.errors import DataError, InputError
+from aezoo.evaluation.probe import LinearProbe, linear_probe, pca_basis
+from aezoo.io.cards import card_metrics
 
 
 def test_probe_separates_separable_classes_and_not_random_labels() -> None:

@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 import aezoo
-from aezoo import data as data_module
 from aezoo.cli.main import cli
+from aezoo.data import datasets as data_module
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 N = {"train": 128, "test": 100}  # samples per split here (a 1 % false-positive rate needs 100 normal samples)

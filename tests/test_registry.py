@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import aezoo
-from aezoo import registry
-from aezoo.scaffold import write_dist_info
+from aezoo.registry import architectures as registry
+from aezoo.registry.scaffold import write_dist_info
 
 BUILTINS = {"aae", "conv", "deep", "denoising", "linear", "mlp", "sparse", "stacked", "tied", "vae"}
 
@@ -179,7 +179,7 @@ def test_autoload_can_be_disabled(site: Path, monkeypatch: pytest.MonkeyPatch) -
 
 def test_import_aezoo_is_cheap() -> None:
     """``import aezoo`` discovers nothing and does not import torch."""
-    code = "import sys, aezoo; print('torch' in sys.modules, 'aezoo.registry' in sys.modules)"
+    code = "import sys, aezoo; print('torch' in sys.modules, 'aezoo.registry.architectures' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from huggingface_hub import ModelCard
 
 import aezoo
-from aezoo.cards import card_metrics
 from aezoo.cli.main import cli
-from aezoo.pretrained import read_manifest
-from aezoo.serialization import WEIGHTS_NAME, sha256_file
+from aezoo.io.cards import card_metrics
+from aezoo.io.pretrained import read_manifest
+from aezoo.io.serialization import WEIGHTS_NAME, sha256_file
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
@@ -92,11 +92,11 @@ def test_release_of_the_real_bundles_then_load_by_name(local_hub, tmp_path, monk
     (entry,) = read_manifest(manifest.read_text(), package="aezoo")
     builtin = aezoo.get_pretrained("linear-mnist")  # the same pin as the shipped entry, now with a commit
     assert entry == dataclasses.replace(builtin, repo_id="zoo/linear-mnist", revision=entry.revision, description="")
-    from aezoo.loading import load_pretrained
+    from aezoo.loading.loader import load_pretrained
 
     x = torch.rand(4, 1, 28, 28)
     expected = aezoo.load("linear-mnist")(x).reconstruction
-    monkeypatch.setattr("aezoo.loading.bundled_dirs", lambda name: [])
+    monkeypatch.setattr("aezoo.loading.loader.bundled_dirs", lambda name: [])
     assert torch.equal(load_pretrained(entry)(x).reconstruction, expected)
 
 

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 import aezoo
-from aezoo import registry
 from aezoo.cli.main import cli
-from aezoo.scaffold import new_plugin, plugin_names, write_dist_info
+from aezoo.registry import architectures as registry
+from aezoo.registry.scaffold import new_plugin, plugin_names, write_dist_info
 from aezoo.testing.conformance import check_architecture
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import aezoo
-from aezoo import settings
+from aezoo.core import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,8 +41,8 @@ def test_a_value_that_is_neither_true_nor_false_is_an_error(monkeypatch: pytest.
 
 @pytest.mark.parametrize("value", ["soon", "-1", "0"])
 def test_a_bad_number_is_an_error_naming_the_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
-    from aezoo.hub import hub_timeout
-    from aezoo.serialization import max_weights_bytes
+    from aezoo.hub.transport import hub_timeout
+    from aezoo.io.serialization import max_weights_bytes
 
     monkeypatch.setenv("AEZOO_HUB_TIMEOUT", value)
     with pytest.raises(aezoo.HubError, match="AEZOO_HUB_TIMEOUT"):

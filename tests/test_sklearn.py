@@ -1,4 +1,4 @@
-"""aezoo.sklearn.AutoencoderEstimator: scikit-learn's contract, pipelines, grid search, outliers."""
+"""aezoo.applications.sklearn.AutoencoderEstimator: scikit-learn's contract, pipelines, grid search, outliers."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import aezoo
-from aezoo.applications import roc_auc
-from aezoo.errors import InputError
-from aezoo.sklearn import AutoencoderEstimator
+from aezoo.applications.anomaly import roc_auc
+from aezoo.applications.sklearn import AutoencoderEstimator
+from aezoo.core.errors import InputError
 
 
 def _subspace(n: int, dim: int = 3, features: int = 10, seed: int = 0) -> np.ndarray:
@@ -99,7 +99,7 @@ def test_import_aezoo_does_not_import_sklearn_and_its_absence_is_explained() -> 
     assert out.strip() == "False"
     code = (
         "import sys; sys.modules['sklearn'] = None\n"
-        "try:\n    import aezoo.sklearn\nexcept Exception as e:\n    print(type(e).__name__, e)"
+        "try:\n    import aezoo.applications.sklearn\nexcept Exception as e:\n    print(type(e).__name__, e)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("MissingDependencyError") and 'pip install "aezoo[sklearn]"' in out

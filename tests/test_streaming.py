@@ -17,11 +17,11 @@ from safetensors.torch import load_file, save_file
 
 import aezoo
 from aezoo.cli.main import cli
-from aezoo.data import DeviceDataset, load_dataset, load_user_data
-from aezoo.errors import DataError
-from aezoo.evaluation import model_inputs
-from aezoo.preprocessing import Preprocessing
-from aezoo.streaming import BUDGET_ENV, StreamedDataset, TensorFile, memory_budget, parse_bytes
+from aezoo.core.errors import DataError
+from aezoo.data.datasets import DeviceDataset, load_dataset, load_user_data
+from aezoo.data.preprocessing import Preprocessing
+from aezoo.data.streaming import BUDGET_ENV, StreamedDataset, TensorFile, memory_budget, parse_bytes
+from aezoo.evaluation.metrics import model_inputs
 from aezoo.training import TrainConfig, Trainer
 
 SCRIPT = Path(__file__).with_name("_stream_script.py")

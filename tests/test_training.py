@@ -18,10 +18,10 @@ from safetensors.torch import load_file
 
 import aezoo
 from aezoo.cli.main import cli
-from aezoo.errors import ConfigError, TrainingError
+from aezoo.core.errors import ConfigError, TrainingError
+from aezoo.core.seeding import seeded
+from aezoo.data.preprocessing import Preprocessing
 from aezoo.models.linear import LinearAE
-from aezoo.preprocessing import Preprocessing
-from aezoo.seeding import seeded
 from aezoo.training import History, TrainConfig, Trainer
 from aezoo.training.augment import random_shift
 from aezoo.training.checkpoint import CHECKPOINT_TENSORS, PREVIOUS_TENSORS, read_checkpoint
@@ -65,7 +65,7 @@ def test_loss_falls_and_the_run_directory_loads(tmp_path: Path) -> None:
     for key in ("wall_time_s", "device", "hardware", "aezoo_version", "final_val_loss"):
         assert key in recipe
     assert (out / "checkpoint.json").is_file() and (out / CHECKPOINT_TENSORS).is_file()
-    if importlib.util.find_spec("aezoo.plots") is not None:
+    if importlib.util.find_spec("aezoo.evaluation.plots") is not None:
         assert (out / "loss_curve.png").stat().st_size > 0
 
 

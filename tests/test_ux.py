@@ -13,9 +13,10 @@ import torch
 from click.testing import CliRunner
 
 import aezoo
-from aezoo import evaluation, progress
 from aezoo.cli.main import cli
-from aezoo.errors import DataError
+from aezoo.core import progress
+from aezoo.core.errors import DataError
+from aezoo.evaluation import metrics as evaluation
 
 
 def run(*args: str):
@@ -166,8 +167,8 @@ def test_train_can_leave_classes_out(tmp_path: Path, shared_data_copy: Path) -> 
 
 # ------------------------------------------------------------------------------------------ cards
 def test_a_model_trained_in_python_gets_a_full_card(tmp_path: Path) -> None:
-    from aezoo.cards import build_card
-    from aezoo.serialization import read_config
+    from aezoo.io.cards import build_card
+    from aezoo.io.serialization import read_config
 
     data = aezoo.DeviceDataset(torch.rand(128, 1, 28, 28), name="mnist/train")
     model = aezoo.train("linear", data, epochs=1, batch_size=64, progress=False)

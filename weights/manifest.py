@@ -5,7 +5,7 @@
 
 Each entry pins the sha256 of the bundle's model.safetensors, its architecture, config and
 preprocessing, and its test metrics (from metrics.json, written by `aezoo bundle`): the same entry
-`aezoo release` writes (aezoo.release.bundle_entry). The revision is the Hub commit `aezoo release`
+`aezoo release` writes (aezoo.hub.release.bundle_entry). The revision is the Hub commit `aezoo release`
 pins; until a bundle is released it is null (loads then use the repo's default branch, still
 checked against the sha256 and the config).
 """
@@ -16,8 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
-from aezoo.release import bundle_entry
-from aezoo.serialization import sha256_file
+from aezoo.hub.release import bundle_entry
+from aezoo.io.serialization import sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "aezoo" / "pretrained.json"

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..progress import set_enabled
+from ..core.progress import set_enabled
 
 F = Callable[..., Any]
 

@@ -13,7 +13,7 @@ from ._common import data_options, device_option, quiet_option
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from aezoo.data import Dataset
+    from aezoo.data.datasets import Dataset
     from aezoo.models.base import Autoencoder
 
 CODE_SUFFIXES = (".npy", ".npz", ".pt", ".safetensors")
@@ -26,13 +26,13 @@ def _device(name: str) -> str:
 
 
 def _model(model: str, device: str) -> Autoencoder:
-    import aezoo
+    from aezoo.loading import load
 
-    return aezoo.load(model, device=_device(device))
+    return load(model, device=_device(device))
 
 
 def _data(dataset: str, split: str, data_dir: str | None, device: str, limit: int | None = None) -> Dataset:
-    from aezoo.data import load_dataset
+    from aezoo.data.datasets import load_dataset
 
     ds = load_dataset(dataset, split, root=data_dir, device=device)
     return ds.subset(limit) if limit is not None else ds
@@ -45,7 +45,7 @@ def _model_ref(model: str) -> str:
 
 
 def _echo_metrics(metrics: dict[str, Any], as_json: bool) -> None:
-    from aezoo.evaluation import format_table
+    from aezoo.evaluation.metrics import format_table
 
     click.echo(json.dumps(metrics, indent=2) if as_json else format_table(metrics))
 
@@ -83,8 +83,8 @@ def encode_cmd(
     aezoo encode runs/conv --dataset mnist --out codes.npz
     aezoo train mlp --dataset codes.npz ...     # the codes are a dataset again
     """
-    from aezoo.applications import reduce
-    from aezoo.errors import InputError
+    from aezoo.applications.anomaly import reduce
+    from aezoo.core.errors import InputError
 
     suffix = Path(out).suffix.lower()
     if suffix not in CODE_SUFFIXES:
@@ -104,7 +104,7 @@ def _write_codes(out: Path, codes: Tensor, labels: Tensor | None) -> list[Path]:
     import torch
     from safetensors.torch import save as safetensors_bytes
 
-    from aezoo.serialization import atomic_write
+    from aezoo.io.serialization import atomic_write
 
     tensors = {"features": codes} if labels is None else {"features": codes, "labels": labels}
     suffix = out.suffix.lower()
@@ -230,7 +230,7 @@ def detect_cmd(
 
     With your own data file both splits are the same file.
     """
-    from aezoo.applications import AnomalyDetector
+    from aezoo.applications.anomaly import AnomalyDetector
 
     rule = {"quantile": quantile, "target_fpr": target_fpr, "contamination": contamination}
     rule = {k: v for k, v in rule.items() if v is not None}
@@ -271,7 +271,7 @@ def detect_cmd(
         report["heatmap"] = str(_draw_heatmap(heatmap, detector, test, scores, flagged, heatmap_n))
     if save_to_model:
         if not Path(model).is_dir():
-            from aezoo.errors import InputError
+            from aezoo.core.errors import InputError
 
             raise InputError(
                 f"--save-to-model needs a model directory, but {model!r} is not one; save the model first "
@@ -287,7 +287,7 @@ def _write_scores(path: str, detector: Any, test: Dataset, scores: Tensor, flagg
     import csv
     import io
 
-    from aezoo.serialization import atomic_write
+    from aezoo.io.serialization import atomic_write
 
     normalized = detector.normalized_score(test).tolist()
     p_values = detector.p_value(test).tolist()
@@ -306,7 +306,7 @@ def _write_scores(path: str, detector: Any, test: Dataset, scores: Tensor, flagg
 
 
 def _draw_heatmap(path: str, detector: Any, test: Dataset, scores: Tensor, flagged: Tensor, n: int) -> Path:
-    from aezoo import plots
+    from aezoo.evaluation import plots
 
     top = scores.argsort(descending=True)[:n].to(test.x.device)
     worst = test.subset(top)
@@ -323,7 +323,7 @@ def _draw_heatmap(path: str, detector: Any, test: Dataset, scores: Tensor, flagg
 
 def _labels(ds: Dataset, where: str) -> Tensor:
     if ds.y is None:
-        from aezoo.errors import DataError
+        from aezoo.core.errors import DataError
 
         raise DataError(
             f"--anomalous-class needs labels, but {ds.name!r} ({where}) has none; give data with labels "
@@ -371,10 +371,10 @@ def denoise_cmd(
     aezoo denoise runs/denoising --dataset mnist --out denoised.png
     aezoo denoise runs/conv --noise gaussian --level 0.3 --out denoised.png
     """
-    from aezoo import plots
-    from aezoo.applications import add_noise, denoise, psnr
-    from aezoo.evaluation import format_table, model_inputs
-    from aezoo.seeding import generator
+    from aezoo.applications.anomaly import add_noise, denoise, psnr
+    from aezoo.core.seeding import generator
+    from aezoo.evaluation import plots
+    from aezoo.evaluation.metrics import format_table, model_inputs
 
     net = _model(model, device)
     x = model_inputs(net, _data(dataset, split, data_dir, str(net.device), max(limit, n)))
@@ -414,8 +414,8 @@ def generate_cmd(model: str, out: str, n: int, seed: int | None, device: str) ->
     \b
     aezoo generate runs/vae --n 64 --seed 0 --out samples.png
     """
-    from aezoo import plots
-    from aezoo.applications import generate
+    from aezoo.applications.anomaly import generate
+    from aezoo.evaluation import plots
 
     net = _model(model, device)
     samples = generate(net, n, seed=seed)

@@ -45,7 +45,7 @@ def bundle_cmd(
     aezoo train mlp --dataset mnist --epochs 30 --out weights/mlp-mnist
     aezoo bundle weights/mlp-mnist --name mlp-mnist --dataset mnist
     """
-    from aezoo.bundle import bundle
+    from aezoo.training.bundle import bundle
 
     commands = list(reproduce) or [invocation(click.get_current_context())]
     metrics = bundle(

@@ -18,11 +18,11 @@ def _device(name: str) -> str:
 
 
 def _load(model: str, dataset: str, split: str, data_dir: str | None, device: str) -> tuple[Any, Any]:
-    import aezoo
-    from aezoo import data
+    from aezoo.data import datasets
+    from aezoo.loading import load
 
-    net = aezoo.load(model, device=device)
-    ds = data.load_dataset(dataset, split, root=data_dir, device=device)
+    net = load(model, device=device)
+    ds = datasets.load_dataset(dataset, split, root=data_dir, device=device)
     return net, ds
 
 
@@ -74,14 +74,14 @@ def eval_cmd(
     aezoo eval vae-mnist --nll-samples 1000 --json --out metrics.json
     aezoo eval conv-mnist --probe            # + linear-probe accuracy of the codes and of PCA
     """
-    from aezoo.evaluation import evaluate, format_table
-    from aezoo.serialization import atomic_write
+    from aezoo.evaluation.metrics import evaluate, format_table
+    from aezoo.io.serialization import atomic_write
 
     net, ds = _load(model, dataset, split, data_dir, _device(device))
     metrics: dict[str, Any] = dict(evaluate(net, ds, batch_size=batch_size, nll_samples=nll_samples, limit=limit))
     if probe:
-        from aezoo.data import load_dataset
-        from aezoo.probe import linear_probe
+        from aezoo.data.datasets import load_dataset
+        from aezoo.evaluation.probe import linear_probe
 
         train = load_dataset(dataset, "train", root=data_dir, device=str(net.device))
         train = train.subset(probe_limit) if probe_limit is not None else train
@@ -108,7 +108,7 @@ def reconstruct_cmd(model: str, out: str, dataset: str, data_dir: str | None, sp
     \b
     aezoo reconstruct runs/conv --out recon.png
     """
-    from aezoo.plots import reconstruction_grid
+    from aezoo.evaluation.plots import reconstruction_grid
 
     net, ds = _load(model, dataset, split, data_dir, _device(device))
     path = reconstruction_grid(net, ds.subset(n), Path(out), n=n)

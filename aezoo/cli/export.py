@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-# aezoo.export.FORMATS and PARTS, without importing torch for --help
+# aezoo.applications.export.FORMATS and PARTS, without importing torch for --help
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
 PARTS = ("encoder", "decoder", "full")
 
@@ -40,10 +40,10 @@ def export_cmd(model: str, fmt: str, part: str, out: str, opset: int | None, no_
 
     ONNX needs pip install "aezoo[export]" (onnx, onnxscript, onnxruntime).
     """
-    import aezoo
-    from aezoo.export import export
+    from aezoo.applications.export import export
+    from aezoo.loading import load
 
-    net = aezoo.load(model, device="cpu")
+    net = load(model, device="cpu")
     result = export(net, out, format=fmt, part=part, verify=not no_verify, opset=opset)
     click.echo(f"wrote {result.path} ({result.format}, {result.part} of {net.architecture!r})")
     shape = ", ".join(map(str, result.input_shape))

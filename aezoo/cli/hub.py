@@ -25,10 +25,10 @@ def publish_cmd(
 
     Prints the commit hash and the pinned name to load it with.
     """
-    from ..hub import publish
+    from ..hub.transport import publish
 
     commit = publish(model_or_dir, repo_id, private=private, branch=branch, token=token, commit_message=message)
-    from ..hub import parse_repo_spec
+    from ..hub.transport import parse_repo_spec
 
     repo = repo_id or _default_repo(model_or_dir)
     parse_repo_spec(repo)
@@ -47,8 +47,8 @@ def publish_cmd(
 )
 def pull_cmd(spec: str, token: str | None, timeout: float | None) -> None:
     """Download ORG/NAME (at REVISION) into the Hugging Face cache; prints its path and sha256."""
-    from ..hub import pull
-    from ..serialization import WEIGHTS_NAME, sha256_file
+    from ..hub.transport import pull
+    from ..io.serialization import WEIGHTS_NAME, sha256_file
 
     path = pull(spec, token=token, timeout=timeout)
     click.echo(str(path))
@@ -58,7 +58,7 @@ def pull_cmd(spec: str, token: str | None, timeout: float | None) -> None:
 
 
 def _default_repo(name: str) -> str:
-    from ..registry import get_pretrained
+    from ..registry.architectures import get_pretrained
 
     return get_pretrained(name).repo_id
 
@@ -94,6 +94,6 @@ def release_cmd(
 
     Bundles whose pinned commit already holds them are left alone, so re-running changes nothing.
     """
-    from ..release import release
+    from ..hub.release import release
 
     release(weights_dir, manifest, org=org, package=package, names=list(names) or None, token=token, echo=click.echo)

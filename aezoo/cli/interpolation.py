@@ -6,7 +6,7 @@ import click
 
 from ._common import data_options, device_option
 
-METHODS = ("linear", "slerp")  # aezoo.interpolation.METHODS, without importing torch for --help
+METHODS = ("linear", "slerp")  # aezoo.applications.interpolation.METHODS, without importing torch for --help
 
 
 def _pair(value: str) -> tuple[int, int]:
@@ -58,14 +58,14 @@ def interpolate_cmd(
     aezoo interpolate vae-mnist --method slerp --out interp.png
     aezoo interpolate vae-mnist --prior --n 6 --seed 0 --out prior.png
     """
-    import aezoo
-    from aezoo.data import load_dataset
-    from aezoo.errors import InputError
-    from aezoo.evaluation import model_inputs
-    from aezoo.interpolation import interpolate, interpolation_grid, prior_interpolation
+    from aezoo.applications.interpolation import interpolate, interpolation_grid, prior_interpolation
+    from aezoo.core.errors import InputError
+    from aezoo.data.datasets import load_dataset
+    from aezoo.evaluation.metrics import model_inputs
+    from aezoo.loading import load
     from aezoo.training.distributed import resolve_device
 
-    net = aezoo.load(model, device=str(resolve_device(device)))
+    net = load(model, device=str(resolve_device(device)))
     if prior:
         if pairs:
             raise InputError(

@@ -123,10 +123,10 @@ def pretrain_cmd(
     aezoo pretrain --dims 784,1000,500,250,30 --layer-epochs 20 --finetune-epochs 50 --out runs/deep
     aezoo pretrain --dims 784,256,32 --kind denoising --noise 0.3 --limit 5000 --out runs/sdae
     """
-    from aezoo.data import StreamedDataset, load_dataset
-    from aezoo.errors import DataError
-    from aezoo.layerwise import LayerwiseConfig, LayerwisePretrainer
-    from aezoo.streaming import BUDGET_ENV
+    from aezoo.core.errors import DataError
+    from aezoo.data.datasets import StreamedDataset, load_dataset
+    from aezoo.data.streaming import BUDGET_ENV
+    from aezoo.training.layerwise import LayerwiseConfig, LayerwisePretrainer
 
     config = LayerwiseConfig(
         dims=dims,

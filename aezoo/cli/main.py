@@ -36,7 +36,7 @@ COMMANDS = {
 class LazyGroup(click.Group):
     """A group whose subcommands live in other modules and are imported on use.
 
-    It also turns every :class:`aezoo.errors.AezooError` into one line on stderr and exit 1:
+    It also turns every :class:`aezoo.core.errors.AezooError` into one line on stderr and exit 1:
     a user's mistake never shows a traceback.
     """
 
@@ -63,7 +63,7 @@ class LazyGroup(click.Group):
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
-        from ..errors import AezooError
+        from ..core.errors import AezooError
 
         try:
             return super().invoke(ctx)

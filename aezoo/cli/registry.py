@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from .. import registry
+
 
 @click.command("list")
 @click.argument("pattern", required=False)
@@ -16,7 +18,6 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_cmd(pattern: str | None, pretrained: bool, as_json: bool) -> None:
     """List architectures, or pretrained models, whose name matches PATTERN (fnmatch, e.g. 'conv*')."""
-    from .. import registry
 
     names = registry.list_models(pattern, pretrained=pretrained)
     rows: list[dict[str, Any]] = []
@@ -65,7 +66,6 @@ def list_cmd(pattern: str | None, pretrained: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def info_cmd(name: str, as_json: bool) -> None:
     """Show the architecture, config, size and weights source of NAME."""
-    from .. import registry
 
     data = registry.info(name)
     if as_json:
@@ -97,8 +97,6 @@ def info_cmd(name: str, as_json: bool) -> None:
 def plugins_cmd(as_json: bool) -> None:
     """Every entry point of the aezoo.architectures group: distribution, version, status, error."""
     import warnings
-
-    from .. import registry
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", registry.PluginWarning)  # shown in the table instead

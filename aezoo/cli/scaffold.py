@@ -24,7 +24,7 @@ def new_plugin_cmd(name: str, directory: str | None, arch_name: str | None) -> N
     aezoo new-plugin aezoo-myae
     cd aezoo-myae && pip install -e ".[test]" && python -m pytest -q
     """
-    from ..scaffold import new_plugin, plugin_names
+    from ..registry.scaffold import new_plugin, plugin_names
 
     path = new_plugin(name, directory, arch_name=arch_name)
     names = plugin_names(name, arch_name)

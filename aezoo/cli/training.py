@@ -124,10 +124,10 @@ def train_cmd(
     torchrun --nproc_per_node 4 -m aezoo train conv --out runs/conv   (data parallel)
     """
 
-    from .. import create
-    from ..data import load_dataset
-    from ..errors import ConfigError
-    from ..seeding import seeded
+    from ..core.errors import ConfigError
+    from ..core.seeding import seeded
+    from ..data.datasets import load_dataset
+    from ..loading import create
     from ..training import TrainConfig, Trainer
     from ..training.distributed import local_rank, resolve_device
 

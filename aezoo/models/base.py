@@ -18,11 +18,11 @@ from torch import Tensor, nn
 
 import aezoo  # the public facade, resolved at call time: from_pretrained/push_to_hub are aliases of it
 
-from ..config import AEConfig, config_from_dict, replace_config
-from ..errors import ConfigError, InputError, WeightsError
-from ..preprocessing import Preprocessing
-from ..pretrained import Pretrained
-from ..serialization import save_model
+from ..core.config import AEConfig, config_from_dict, config_to_dict, replace_config
+from ..core.errors import ConfigError, InputError, WeightsError
+from ..data.preprocessing import Preprocessing
+from ..io.pretrained import Pretrained
+from ..io.serialization import save_model
 
 __all__ = [
     "PLUGIN_API_VERSION",
@@ -222,7 +222,7 @@ class Autoencoder(nn.Module):
         return None
 
     def check_input(self, x: Tensor, *, finite: bool = True) -> None:
-        """Raise :class:`~aezoo.errors.InputError` unless ``x`` is a valid input batch."""
+        """Raise :class:`~aezoo.core.errors.InputError` unless ``x`` is a valid input batch."""
         self._check(x, self.input_shape, "input", finite=finite)
 
     # ----------------------------------------------------------------- the contract
@@ -294,7 +294,14 @@ class Autoencoder(nn.Module):
         record = getattr(self, "training_record", None)
         if record and "training" not in extra:
             extra["training"] = record
-        return save_model(self, directory, **extra)
+        return save_model(
+            directory,
+            architecture=self.architecture,
+            config=config_to_dict(self.config),
+            state=self.state_dict(),
+            preprocessing=self.preprocessing.to_dict(),
+            **extra,
+        )
 
     @classmethod
     def from_pretrained(

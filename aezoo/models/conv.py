@@ -7,9 +7,9 @@ import itertools
 
 from torch import Tensor, nn
 
-from ..config import AEConfig
-from ..errors import ConfigError
-from ..pretrained import builtin_entries
+from ..core.config import AEConfig
+from ..core.errors import ConfigError
+from ..io.pretrained import builtin_entries
 from .base import Autoencoder
 from .layers import ACTIVATION_MODULES, ACTIVATIONS, check_choice, check_dims
 

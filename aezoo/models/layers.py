@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import ConfigError, close_matches
+from ..core.errors import ConfigError, close_matches
 
 __all__ = [
     "ACTIVATIONS",

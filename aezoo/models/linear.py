@@ -8,8 +8,8 @@ from types import MappingProxyType
 
 from torch import Tensor, nn
 
-from ..config import AEConfig
-from ..pretrained import builtin_entries
+from ..core.config import AEConfig
+from ..io.pretrained import builtin_entries
 from .base import Autoencoder
 
 __all__ = ["LinearAE", "LinearConfig"]

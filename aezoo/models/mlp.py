@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import AEConfig
-from ..errors import ConfigError
-from ..pretrained import builtin_entries
-from ..seeding import seeded
+from ..core.config import AEConfig
+from ..core.errors import ConfigError
+from ..core.seeding import seeded
+from ..io.pretrained import builtin_entries
 from .base import Autoencoder, Capabilities, StageSpec, StageWeights, reconstruction_error
 from .layers import ACTIVATIONS, INITS, activation, check_choice, check_dims, flat_size, init_linear
 

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
-from ..pretrained import builtin_entries
+from ..core.errors import ConfigError
+from ..io.pretrained import builtin_entries
 from .base import Capabilities, StageSpec, psnr
 from .layers import check_choice
 from .mlp import MLPAutoencoder, MLPConfig

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import AEConfig
-from ..errors import ConfigError
-from ..pretrained import builtin_entries
+from ..core.config import AEConfig
+from ..core.errors import ConfigError
+from ..io.pretrained import builtin_entries
 from .base import AEOutput, Autoencoder, Capabilities
 from .layers import ACTIVATIONS, check_choice, check_dims, flat_size, mlp
 

@@ -38,12 +38,13 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import Tensor
 
-from ..config import AEConfig, config_from_dict, config_to_dict
-from ..errors import ConfigError, InputError
+from .. import registry
+from ..core.config import AEConfig, config_from_dict, config_to_dict
+from ..core.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
+    from ..io.pretrained import Pretrained
     from ..models.base import Autoencoder
-    from ..pretrained import Pretrained
 
 __all__ = [
     "CHECKS",
@@ -128,9 +129,8 @@ class _Setup:
 
 # ---------------------------------------------------------------------------- the checks
 def _check_declaration(s: _Setup) -> None:
-    from .. import registry
+    from ..io.pretrained import Pretrained
     from ..models.base import PLUGIN_API_VERSION, Autoencoder
-    from ..pretrained import Pretrained
 
     cls = s.cls
     if not (isinstance(cls, type) and issubclass(cls, Autoencoder)):
@@ -382,8 +382,8 @@ def _same_state(s: _Setup, a: torch.nn.Module, b: torch.nn.Module, how: str) -> 
 
 
 def _check_save_load(s: _Setup) -> None:
-    from ..loading import load
-    from ..serialization import read_config
+    from ..io.serialization import read_config
+    from ..loading.loader import load
 
     model = s.build().train()
     x = s.batch(model)
@@ -504,7 +504,7 @@ CHECKS: dict[str, Callable[[_Setup], None]] = {
 # ---------------------------------------------------------------------------- public API
 def _resolve(name_or_cls: str | type[Autoencoder]) -> type[Autoencoder]:
     if isinstance(name_or_cls, str):
-        from ..registry import get_architecture
+        from ..registry.architectures import get_architecture
 
         return get_architecture(name_or_cls)
     return name_or_cls
@@ -572,7 +572,7 @@ def conformance_cases(
     ['linear-shapes']
     """
     if names is None:
-        from ..registry import list_models
+        from ..registry.architectures import list_models
 
         names = list_models()
     overrides = SMALL_CONFIGS if overrides is None else overrides

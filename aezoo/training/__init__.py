@@ -1,4 +1,12 @@
-"""Training: :class:`Trainer`, :class:`TrainConfig`, :class:`History`, checkpoints and DDP.
+"""Training: the loop, its checkpoints and run folder, DDP, layer-wise pretraining, and the bundle.
+
+Owns :class:`Trainer` / :func:`train` (:mod:`~aezoo.training.trainer`), :class:`TrainConfig` and
+:class:`History` (:mod:`~aezoo.training.config`), checkpoint and resume
+(:mod:`~aezoo.training.checkpoint`), the run folder a run owns (:mod:`~aezoo.training.rundir`),
+``torchrun`` sharding (:mod:`~aezoo.training.distributed`), augmentation, the layer-wise engine
+(:mod:`~aezoo.training.layerwise`) and :func:`~aezoo.training.bundle.bundle`, which turns a trained
+folder into one ready to publish (metrics, figures, card). May import every package up to
+:mod:`aezoo.evaluation`.
 
 >>> import aezoo, torch
 >>> data = aezoo.DeviceDataset(torch.rand(256, 1, 28, 28))

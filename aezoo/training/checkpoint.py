@@ -27,9 +27,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..config import dumps_json, read_json
-from ..errors import TrainingError
-from ..serialization import atomic_write, sha256_file
+from ..core.config import dumps_json, read_json
+from ..core.errors import TrainingError
+from ..io.serialization import atomic_write, sha256_file
 
 __all__ = ["CHECKPOINT_JSON", "CHECKPOINT_TENSORS", "pack", "read_checkpoint", "unpack", "write_checkpoint"]
 

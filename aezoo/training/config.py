@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..config import config_from_dict, config_to_dict
-from ..errors import ConfigError
-from ..seeding import check_seed
+from ..core.config import config_from_dict, config_to_dict
+from ..core.errors import ConfigError
+from ..core.seeding import check_seed
 
 if TYPE_CHECKING:
     from ..models.base import Autoencoder

@@ -31,9 +31,9 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from .. import settings
-from ..data import Dataset
-from ..errors import ConfigError
+from ..core import settings
+from ..core.errors import ConfigError
+from ..data.datasets import Dataset
 
 __all__ = ["DistEnv", "local_rank", "num_batches", "resolve_device", "setup", "shard_batches"]
 

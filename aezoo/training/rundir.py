@@ -26,8 +26,8 @@ import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..errors import ConfigError, TrainingError
-from ..serialization import CONFIG_NAME, WEIGHTS_NAME
+from ..core.errors import ConfigError, TrainingError
+from ..io.serialization import CONFIG_NAME, WEIGHTS_NAME
 from .checkpoint import CHECKPOINT_JSON, CHECKPOINT_TENSORS, PREVIOUS_TENSORS
 
 __all__ = ["LOCK_NAME", "RUN_FILES", "claim_run_dir"]

@@ -24,12 +24,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import progress, seeding
-from ..config import config_to_dict, dumps_json
-from ..data import Dataset, DeviceDataset, StreamedDataset
-from ..errors import AezooError, ConfigError, InputError, TrainingError, WeightsError
+from ..core import progress, seeding
+from ..core.config import config_to_dict, dumps_json
+from ..core.errors import AezooError, ConfigError, InputError, TrainingError, WeightsError
+from ..data.datasets import Dataset, DeviceDataset, StreamedDataset
+from ..io.serialization import atomic_write, load_state_strict
 from ..models.base import Autoencoder
-from ..serialization import atomic_write, load_state_strict
 from . import distributed
 from .augment import random_shift
 from .checkpoint import CHECKPOINT_JSON, pack, read_checkpoint, restore_rng, rng_tensors, unpack, write_checkpoint
@@ -126,7 +126,7 @@ class Trainer:
         while it lasts (another run there is refused at once), and a fresh run refuses an
         ``out_dir`` that holds another run unless ``overwrite=True`` (which removes its files
         first) or ``resume=True``. A loss or weights that stop being finite end the run with a
-        :class:`~aezoo.errors.TrainingError`, without writing a model.
+        :class:`~aezoo.core.errors.TrainingError`, without writing a model.
         """
         train, val = _as_dataset(train, "train"), _as_dataset(val, "val") if val is not None else None
         _check_data(train, val, self.config)  # before out_dir is claimed (and, with overwrite, emptied)
@@ -424,7 +424,7 @@ class Trainer:
 
     def _identity(self) -> dict[str, Any]:
         """What must match for a checkpoint to be resumed by this run."""
-        from .. import __version__
+        from .._version import __version__
 
         return {
             "aezoo_version": __version__,
@@ -522,16 +522,16 @@ class Trainer:
             self.model.save_pretrained(self.out_dir)  # with model.training_record
             self._write_history()
             try:
-                from ..plots import loss_curve
+                from ..evaluation.plots import loss_curve
             except ImportError:
-                warnings.warn("aezoo.plots is not available; no loss_curve.png written", stacklevel=3)
+                warnings.warn("aezoo.evaluation.plots is not available; no loss_curve.png written", stacklevel=3)
             else:
                 if self.history.epoch:
                     loss_curve(self.history.to_dict(), self.out_dir / LOSS_CURVE_NAME)
         self.env.barrier()
 
     def _recipe(self, train: Dataset, val: Dataset | None) -> dict[str, Any]:
-        from .. import __version__
+        from .._version import __version__
 
         h = self.history
         return {
@@ -637,7 +637,7 @@ def train(
     >>> aezoo.train("linear", data, epochs=1, progress=False).training
     False
     """
-    from ..registry import create
+    from ..registry.architectures import create
 
     cfg = TrainConfig().replace(**config)  # checked before the model is built
     given = "".join(f", {k}={v!r}" for k, v in config.items())
@@ -647,7 +647,7 @@ def train(
             model = create(model)
     cfg = TrainConfig.for_model(model, **config)
     if isinstance(data, str):
-        from ..data import load_dataset
+        from ..data.datasets import load_dataset
 
         device = distributed.resolve_device(cfg.device, distributed.local_rank())
         data = load_dataset(data, "train", device=device, stream=stream)

@@ -77,9 +77,9 @@ def test_release_then_load_the_shipped_entry_from_the_hub(local_hub, tmp_path, m
     from click.testing import CliRunner
     from huggingface_hub import ModelCard
 
-    from aezoo.cards import card_metrics
     from aezoo.cli.main import cli
-    from aezoo.pretrained import read_manifest
+    from aezoo.io.cards import card_metrics
+    from aezoo.io.pretrained import read_manifest
 
     manifest = tmp_path / "pretrained.json"
     manifest.write_text((Path(__file__).resolve().parents[1] / "aezoo_contractive" / "pretrained.json").read_text())
@@ -95,7 +95,7 @@ def test_release_then_load_the_shipped_entry_from_the_hub(local_hub, tmp_path, m
     assert "pip install aezoo-contractive" in card.text and card.data.library_name == "aezoo"
     assert card_metrics(card) == dict(entry.metrics)  # jacobian_frobenius, the plugin's own, included
     monkeypatch.setenv("AEZOO_WEIGHTS_DIR", str(tmp_path / "no-bundles"))  # the Hub is the only source
-    from aezoo.loading import load_pretrained
+    from aezoo.loading.loader import load_pretrained
 
     model = load_pretrained(entry)
     x = torch.rand(4, 1, 28, 28)
@@ -111,7 +111,7 @@ def _train_tiny(out_dir):
 
 
 def test_pretrained_entry_loads_from_the_hub_pinned_and_verified(local_hub, tmp_path) -> None:
-    from aezoo.loading import load_pretrained
+    from aezoo.loading.loader import load_pretrained
 
     model = _train_tiny(tmp_path / "run")
     commit = aezoo.publish(tmp_path / "run", "aezoo-contrib/contractive-mnist")

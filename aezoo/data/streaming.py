@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import settings
-from .errors import DataError
+from ..core import settings
+from ..core.errors import DataError
 from .preprocessing import Preprocessing
 
 __all__ = ["BUDGET_ENV", "StreamedDataset", "TensorFile", "memory_budget"]

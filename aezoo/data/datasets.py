@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import settings
-from .errors import DataError, close_matches, unknown_name
+from ..core import settings
+from ..core.errors import DataError, close_matches, unknown_name
+from ..io.serialization import atomic_write
 from .preprocessing import Preprocessing
-from .serialization import atomic_write
 from .streaming import StreamedDataset, TensorFile, memory_budget, safetensors_header
 
 __all__ = ["Dataset", "DeviceDataset", "StreamedDataset", "data_root", "load_dataset", "load_user_data"]
@@ -185,11 +185,11 @@ class DeviceDataset:
             yield self._model_inputs(part)
 
     def check_finite(self) -> None:
-        """Raise :class:`~aezoo.errors.DataError` if ``x`` holds NaN or infinite values.
+        """Raise :class:`~aezoo.core.errors.DataError` if ``x`` holds NaN or infinite values.
 
         >>> DeviceDataset(torch.tensor([[1.0], [float("nan")]]), name="t").check_finite()  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        aezoo.errors.DataError: 't' has 1 NaN or infinite value(s) out of 2 (first in sample 1); ...
+        aezoo.core.errors.DataError: 't' has 1 NaN or infinite value(s) out of 2 (first in sample 1); ...
         """
         _check_finite(self.data, self.name or "the data")  # bytes are finite: only float data is looked at
 
@@ -354,8 +354,8 @@ def load_dataset(
 
     The pixels are held as uint8 on ``device`` and scaled batch by batch (``ds.x`` gives all
     of them as float32). ``stream=True`` reads them from aezoo's cache file batch by batch instead
-    (a :class:`~aezoo.streaming.StreamedDataset`); ``None`` streams only when the split is larger
-    than :func:`~aezoo.streaming.memory_budget`.
+    (a :class:`~aezoo.data.streaming.StreamedDataset`); ``None`` streams only when the split is larger
+    than :func:`~aezoo.data.streaming.memory_budget`.
 
     ``name`` is ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"`` (spelling of ``-``/``_`` free),
     or the path of your own data (see :func:`load_user_data`; ``split`` is then ignored). The
@@ -598,10 +598,10 @@ def load_user_data(
     """Load your own data onto ``device``, with the preprocessing it was given.
 
     ``stream=True`` reads a ``.npy`` or ``.safetensors`` file batch by batch instead of holding it
-    (:class:`~aezoo.streaming.StreamedDataset`); a folder of images is first decoded, chunk by
+    (:class:`~aezoo.data.streaming.StreamedDataset`); a folder of images is first decoded, chunk by
     chunk, into a ``.npy`` in aezoo's cache (once per version of the folder), then streamed from
     there. ``None`` streams when holding the data would take more than
-    :func:`~aezoo.streaming.memory_budget`. CSV, ``.npz`` and ``.pt`` files are always loaded whole.
+    :func:`~aezoo.data.streaming.memory_budget`. CSV, ``.npz`` and ``.pt`` files are always loaded whole.
 
     * a folder of images (PNG, JPEG, ...; all one size): ``(N, 1|3, H, W)``, ``scale=1/255``;
       images in subfolders get the subfolder's index (sorted names) as label;

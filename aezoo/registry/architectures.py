@@ -23,11 +23,11 @@ from typing import Any
 
 import torch
 
-from . import settings
-from .config import config_to_dict
-from .errors import ConfigError, PluginError, unknown_name
-from .models.base import PLUGIN_API_VERSION, Autoencoder
-from .pretrained import Pretrained
+from ..core import settings
+from ..core.config import config_to_dict
+from ..core.errors import ConfigError, PluginError, unknown_name
+from ..io.pretrained import Pretrained
+from ..models.base import PLUGIN_API_VERSION, Autoencoder
 
 __all__ = [
     "DISABLE_AUTOLOAD_ENV",
@@ -310,7 +310,7 @@ def get_pretrained(name: str) -> Pretrained:
 def create(name: str, **overrides: Any) -> Autoencoder:
     """A fresh, untrained model from an architecture name or a pretrained name's config.
 
-    ``aezoo.create`` (:func:`aezoo.builder.create`) is the public entry: it also loads weights.
+    ``aezoo.create`` (:func:`aezoo.loading.builder.create`) is the public entry: it also loads weights.
 
     >>> import aezoo
     >>> aezoo.create("linear", latent_dim=3).latent_dim

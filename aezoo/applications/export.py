@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from ._version import __version__
-from .errors import ExportError, MissingDependencyError, unknown_name
+from .._version import __version__
+from ..core.errors import ExportError, MissingDependencyError, unknown_name
 
 if TYPE_CHECKING:
-    from .models.base import Autoencoder
+    from ..models.base import Autoencoder
 
 __all__ = ["FORMATS", "PARTS", "ExportResult", "export", "load_exported", "run_exported"]
 
@@ -108,7 +108,7 @@ def export(
 
     The batch dimension is dynamic. With ``verify`` (the default) the file is run on a batch
     of another size and compared with PyTorch (``atol``/``rtol``); a mismatch raises
-    :class:`~aezoo.errors.ExportError`. The file is written atomically, on the CPU.
+    :class:`~aezoo.core.errors.ExportError`. The file is written atomically, on the CPU.
 
     >>> import aezoo, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "encoder.pt2")
@@ -162,7 +162,7 @@ def export(
 
 
 def _check_model(model: Any) -> None:
-    from .models.base import Autoencoder
+    from ..models.base import Autoencoder
 
     if not isinstance(model, Autoencoder):
         raise ExportError(
@@ -171,7 +171,7 @@ def _check_model(model: Any) -> None:
 
 
 def _metadata(model: Autoencoder, part: str, format: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> str:
-    from .config import config_to_dict
+    from ..core.config import config_to_dict
 
     return json.dumps(
         {

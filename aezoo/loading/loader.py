@@ -1,8 +1,8 @@
 """``aezoo.load``: the one module that turns a name, a directory or a Hub repository into a ready model.
 
-It combines the layers below it: entries (:mod:`aezoo.pretrained`), the file format
-(:mod:`aezoo.serialization`), the architectures (:mod:`aezoo.registry`) and the transport
-(:mod:`aezoo.hub`). Loading is strict and bounded: ``config.json`` is checked against the pretrained
+It combines the layers below it: entries (:mod:`aezoo.io.pretrained`), the file format
+(:mod:`aezoo.io.serialization`), the architectures (:mod:`aezoo.registry.architectures`) and the transport
+(:mod:`aezoo.hub.transport`). Loading is strict and bounded: ``config.json`` is checked against the pretrained
 entry that pins it, the safetensors header is read and compared (names, shapes, dtypes) with the
 model the config describes -- built on the meta device, so a config asking for 10**9 parameters is
 refused before anything is allocated -- and only then are the bytes read, hashed, checked to be
@@ -18,14 +18,12 @@ from typing import Any
 
 import torch
 
-from .config import config_from_dict, config_to_dict
-from .errors import ConfigError, HubError, WeightsError, unknown_name
-from .hub import fetch_model_files, parse_repo_spec
-from .models.base import Autoencoder
-from .preprocessing import Preprocessing
-from .pretrained import Pretrained, bundled_dirs
-from .registry import get_architecture, get_pretrained, list_models
-from .serialization import (
+from ..core.config import config_from_dict, config_to_dict
+from ..core.errors import ConfigError, HubError, WeightsError, unknown_name
+from ..data.preprocessing import Preprocessing
+from ..hub.transport import fetch_model_files, parse_repo_spec
+from ..io.pretrained import Pretrained, bundled_dirs
+from ..io.serialization import (
     CONFIG_NAME,
     WEIGHTS_NAME,
     check_header,
@@ -35,6 +33,8 @@ from .serialization import (
     read_header,
     sha256_file,
 )
+from ..models.base import Autoencoder
+from ..registry.architectures import get_architecture, get_pretrained, list_models
 
 __all__ = [
     "HF_HUB_PREFIX",
@@ -134,7 +134,7 @@ def resolve(
 ) -> tuple[Path, Pretrained | None]:
     """A local folder holding ``entry``'s model, verified, and the entry it was verified against.
 
-    Sources, in order: bundled copies, the HF cache, the Hub (see :mod:`aezoo.pretrained`). A copy
+    Sources, in order: bundled copies, the HF cache, the Hub (see :mod:`aezoo.io.pretrained`). A copy
     that differs from the pin in any file is skipped (with a warning when another source had the
     right one). ``revision`` other than the pinned one loads that revision, checked against the
     Hub's hashes only (the pin does not cover it): the second value is then ``None``.

@@ -5,9 +5,9 @@ and asks a model for more only by the capabilities its class declares: ``sample(
 generation, ``corrupt(x)`` for a denoiser's own noise. No function here asks which class a model is.
 
 All passes run in eval mode under ``torch.no_grad`` and restore the model's training flag.
-A dataset (a :class:`~aezoo.data.DeviceDataset`, or a streamed :class:`~aezoo.streaming.StreamedDataset`,
+A dataset (a :class:`~aezoo.data.datasets.DeviceDataset`, or a streamed :class:`~aezoo.data.streaming.StreamedDataset`,
 read whole) is mapped to the model's input space first
-(:func:`aezoo.evaluation.model_inputs`); a tensor is taken as already in that space.
+(:func:`aezoo.evaluation.metrics.model_inputs`); a tensor is taken as already in that space.
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import Tensor
 
-from . import progress, seeding
-from .config import read_json
-from .data import Dataset, DeviceDataset, StreamedDataset
-from .errors import AezooError, ConfigError, InputError
-from .loading import HF_HUB_PREFIX, load
-from .models import noise
-from .models.base import psnr
+from ..core import progress, seeding
+from ..core.config import read_json
+from ..core.errors import AezooError, ConfigError, InputError
+from ..data.datasets import Dataset, DeviceDataset, StreamedDataset
+from ..loading.loader import HF_HUB_PREFIX, load
+from ..models import noise
+from ..models.base import psnr
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from .models.base import Autoencoder
+    from ..models.base import Autoencoder
 
 __all__ = [
     "SCORES",
@@ -71,7 +71,7 @@ def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
 def _inputs(model: Autoencoder, data: Tensor | Dataset) -> Tensor:
     """``data`` in the model's input space, on the model's device."""
     if isinstance(data, (DeviceDataset, StreamedDataset)):
-        from .evaluation import model_inputs
+        from ..evaluation.metrics import model_inputs
 
         data = model_inputs(model, data.to(model.device))
     elif not isinstance(data, Tensor):
@@ -89,7 +89,7 @@ def _check_batch_size(batch_size: int) -> None:
 
 
 def _batched(fn: Callable[[Tensor], Tensor], x: Tensor, batch_size: int, desc: str) -> Tensor:
-    """``fn`` over ``x`` in batches, concatenated; long runs report progress (see :mod:`aezoo.progress`)."""
+    """``fn`` over ``x`` in batches, concatenated; long runs report progress (see :mod:`aezoo.core.progress`)."""
     _check_batch_size(batch_size)
     if not len(x):
         return fn(x)
@@ -105,7 +105,7 @@ def _batched(fn: Callable[[Tensor], Tensor], x: Tensor, batch_size: int, desc: s
 def reduce(model: Autoencoder, data: Tensor | Dataset, *, batch_size: int = 1000) -> Tensor:
     """The codes ``(N, latent_dim)`` of ``data``: the autoencoder as a dimensionality reduction.
 
-    ``data`` is a batch in model space or a :class:`~aezoo.data.DeviceDataset`; the codes are
+    ``data`` is a batch in model space or a :class:`~aezoo.data.datasets.DeviceDataset`; the codes are
     computed in batches in eval mode and returned on the model's device.
 
     >>> import aezoo, torch
@@ -177,7 +177,7 @@ def error_maps(model: Autoencoder, data: Tensor | Dataset, *, score: str = "mse"
 
     Squared errors for ``mse`` / ``sse``, absolute errors for ``mae``: their per-sample mean
     (``mse``, ``mae``) or sum (``sse``) is :func:`reconstruction_errors`. Draw them with
-    :func:`aezoo.plots.error_heatmap`.
+    :func:`aezoo.evaluation.plots.error_heatmap`.
 
     >>> import aezoo, torch
     >>> error_maps(aezoo.create("linear"), torch.rand(5, 1, 28, 28)).shape
@@ -452,7 +452,7 @@ class AnomalyDetector:
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
         """The detector as JSON-ready data (what :meth:`save` writes)."""
-        from ._version import __version__
+        from .._version import __version__
 
         threshold = self._threshold("save")
         calib = self._calibration("save")
@@ -479,7 +479,7 @@ class AnomalyDetector:
         The model must be the one saved in that directory. Elsewhere the weights are not copied:
         the model is found again through ``model_ref``.
         """
-        from .serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, sha256_file
+        from ..io.serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, sha256_file
 
         path = Path(path)
         data = self.to_dict()
@@ -511,7 +511,7 @@ class AnomalyDetector:
         text = str(path)
         hub_ref = text if text.startswith(HF_HUB_PREFIX) else None
         if hub_ref is not None:
-            from .hub import pull
+            from ..hub.transport import pull
 
             folder = pull(text[len(HF_HUB_PREFIX) :])
             path = folder / DETECTOR_NAME
@@ -628,7 +628,7 @@ def _load_model(ref: str, device: str | None) -> Autoencoder:
 
 def _check_model_sha256(path: Path, data: Mapping[str, Any]) -> None:
     """A detector stored with its model must sit beside the weights it was calibrated on."""
-    from .serialization import WEIGHTS_NAME, sha256_file
+    from ..io.serialization import WEIGHTS_NAME, sha256_file
 
     want = data.get("model_sha256")
     weights = path.parent / WEIGHTS_NAME
@@ -653,7 +653,7 @@ def _check_same_weights(model: Autoencoder, weights: Path) -> None:
 
 def _score_fn(name: str) -> Callable[[Tensor, Tensor], Tensor]:
     if name not in SCORES:
-        from .errors import unknown_name
+        from ..core.errors import unknown_name
 
         raise unknown_name("anomaly score", name, SCORES)
     return SCORES[name]
@@ -693,7 +693,7 @@ def add_noise(
     [[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
     """
     if kind not in NOISE_KINDS:
-        from .errors import unknown_name
+        from ..core.errors import unknown_name
 
         raise unknown_name("noise kind", kind, NOISE_KINDS)
     if not math.isfinite(level) or level < 0 or (kind == "masking" and level > 1):
@@ -727,7 +727,7 @@ def generative_architectures() -> list[str]:
     >>> "vae" in generative_architectures()
     True
     """
-    from .registry import get_architecture, list_models
+    from ..registry.architectures import get_architecture, list_models
 
     names = []
     for name in list_models():

@@ -20,20 +20,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .data import DeviceDataset
-from .errors import InputError, MissingDependencyError
-from .seeding import seeded
+from ..core.errors import InputError, MissingDependencyError
+from ..core.seeding import seeded
+from ..data.datasets import DeviceDataset
 
 try:
     from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OutlierMixin, TransformerMixin
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as e:  # pragma: no cover - exercised in an environment without scikit-learn
     raise MissingDependencyError(
-        f'aezoo.sklearn needs scikit-learn >= 1.6 ({e}); run: pip install "aezoo[sklearn]"'
+        f'aezoo.applications.sklearn needs scikit-learn >= 1.6 ({e}); run: pip install "aezoo[sklearn]"'
     ) from None
 
 if TYPE_CHECKING:
-    from .models.base import Autoencoder
+    from ..models.base import Autoencoder
 
 __all__ = ["AutoencoderEstimator"]
 
@@ -108,7 +108,7 @@ class AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ou
         model = self._initial_model(x.shape[1], seed)
         epochs = self.epochs if self.epochs is not None else (0 if self.model is not None else 30)
         if epochs > 0:
-            from .training import train
+            from ..training import train
 
             data = DeviceDataset(self._to_model(x, model), name="sklearn")
             train(
@@ -203,14 +203,14 @@ class AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ou
             raise InputError(str(e)) from None
 
     def _initial_model(self, n_features: int, seed: int) -> Autoencoder:
-        from .models.base import Autoencoder
+        from ..models.base import Autoencoder
 
         if self.model is None:
             return self._build(n_features, seed)
         if isinstance(self.model, Autoencoder):
             model = copy.deepcopy(self.model)  # fit never changes a parameter
         else:
-            from .loading import load
+            from ..loading.loader import load
 
             model = load(self.model)
         model = model.to(self._device())
@@ -223,7 +223,7 @@ class AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ou
         return model
 
     def _build(self, n_features: int, seed: int) -> Autoencoder:
-        from .registry import create, get_architecture
+        from ..registry.architectures import create, get_architecture
 
         fields = {f.name for f in dataclasses.fields(get_architecture(self.architecture).config_class)}
         hidden = tuple(int(h) for h in self.hidden)
@@ -241,7 +241,7 @@ class AutoencoderEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ou
         return model.to(self._device())
 
     def _device(self) -> torch.device:
-        from .training.distributed import resolve_device
+        from ..training.distributed import resolve_device
 
         return torch.device(resolve_device(self.device))
 

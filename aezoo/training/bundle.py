@@ -9,7 +9,7 @@ next to ``model.safetensors`` and ``config.json``:
   its weights;
 * ``reconstructions.png``, ``loss_curve.png``, ``latent_map.png`` and, for models that can,
   ``samples.png`` / ``denoising.png``;
-* ``README.md`` — the model card (:func:`aezoo.cards.build_card`), with the commands that
+* ``README.md`` — the model card (:func:`aezoo.io.cards.build_card`), with the commands that
   reproduce the directory.
 
 Training checkpoints are removed: they are for resuming, not for publishing.
@@ -23,13 +23,13 @@ from typing import Any
 
 import torch
 
-from .cards import build_card
-from .config import dumps_json, read_json
-from .errors import DataError, WeightsError
-from .loading import load_dir
-from .seeding import generator, seeded
-from .serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, read_config, sha256_file
-from .training.config import History
+from ..core.config import dumps_json, read_json
+from ..core.errors import DataError, WeightsError
+from ..core.seeding import generator, seeded
+from ..io.cards import build_card
+from ..io.serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, read_config, sha256_file
+from ..loading.loader import load_dir
+from .config import History
 
 __all__ = ["CARD_METRICS", "bundle"]
 
@@ -54,14 +54,14 @@ def bundle(
     """Evaluate the model in ``directory`` and write its metrics, figures and card; returns the metrics.
 
     ``probe`` adds the linear-probe accuracy of the codes and of PCA with as many components
-    (:func:`aezoo.probe.linear_probe`, trained on the train split) to the metrics and the card.
+    (:func:`aezoo.evaluation.probe.linear_probe`, trained on the train split) to the metrics and the card.
 
     >>> bundle("weights/mlp-mnist", name="mlp-mnist", data_dir="../shared/data")  # doctest: +SKIP
     {'bce': 0.08..., 'mse': 0.0118..., ...}
     """
-    from . import plots
-    from .data import load_dataset
-    from .evaluation import evaluate
+    from ..data.datasets import load_dataset
+    from ..evaluation import plots
+    from ..evaluation.metrics import evaluate
 
     directory = Path(directory)
     config = read_config(directory)
@@ -76,7 +76,7 @@ def bundle(
     if nll_samples:
         metrics["nll_samples"] = float(nll_samples)
     if probe:
-        from .probe import linear_probe
+        from ..evaluation.probe import linear_probe
 
         train = load_dataset(dataset, "train", root=data_dir, device=device)
         probed = linear_probe(model, train, test)
@@ -153,7 +153,7 @@ def _plain(metrics: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _hardware(device: str) -> str:
-    from .training.trainer import hardware_name
+    from .trainer import hardware_name
 
     return hardware_name(torch.device(device))
 

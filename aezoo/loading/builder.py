@@ -1,6 +1,6 @@
 """``aezoo.create``: a model by name, fresh or with its pretrained weights, as timm's ``create_model``.
 
-The registry builds fresh models (:func:`aezoo.registry.create`); loading brings trained weights
+The registry builds fresh models (:func:`aezoo.registry.architectures.create`); loading brings trained weights
 (:func:`aezoo.load`). This module sits above both and decides which one a call means, so that a
 name of trained weights never silently gives random ones.
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ConfigError, UnknownNameError
-from .loading import load
-from .models.base import Autoencoder
-from .registry import create as create_fresh
-from .registry import get_architecture, get_pretrained, list_models
+from ..core.errors import ConfigError, UnknownNameError
+from ..models.base import Autoencoder
+from ..registry.architectures import create as create_fresh
+from ..registry.architectures import get_architecture, get_pretrained, list_models
+from .loader import load
 
 __all__ = ["create"]
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from .errors import InputError, unknown_name
+from ..core.errors import InputError, unknown_name
 
 if TYPE_CHECKING:
-    from .models.base import Autoencoder
+    from ..models.base import Autoencoder
 
 __all__ = ["METHODS", "interpolate", "interpolate_codes", "interpolation_grid", "prior_interpolation"]
 
@@ -130,7 +130,7 @@ def interpolation_grid(
     With ``ends=(a, b)`` each row starts with input ``a`` and ends with input ``b`` (the
     originals), framing their decoded path.
     """
-    from .plots import _image_rows, _to_display
+    from ..evaluation.plots import _image_rows, _to_display
 
     rows = [paths[i] for i in range(len(paths))]
     if ends is not None:

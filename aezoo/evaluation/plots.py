@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import Tensor
 
-from .errors import InputError
-from .evaluation import model_inputs
-from .serialization import atomic_write
+from ..core.errors import InputError
+from ..io.serialization import atomic_write
+from .metrics import model_inputs
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .data import Dataset
-    from .models.base import Autoencoder
+    from ..data.datasets import Dataset
+    from ..models.base import Autoencoder
 
 __all__ = ["denoising_grid", "error_heatmap", "latent_map", "loss_curve", "reconstruction_grid", "sample_grid"]
 
@@ -291,7 +291,7 @@ def _image_rows(
 def reconstruction_grid(model: Autoencoder, x: Tensor | Dataset, path: str | Path, n: int = 16) -> Path:
     """Draw the first ``n`` inputs (top) above their reconstructions (bottom).
 
-    ``x`` is a batch in model space, or a :class:`~aezoo.data.DeviceDataset` (mapped to the
+    ``x`` is a batch in model space, or a :class:`~aezoo.data.datasets.DeviceDataset` (mapped to the
     model's space when preprocessed differently). Both are mapped
     back with ``model.preprocessing.invert`` (times its ``scale``, so 8-bit images land in
     [0, 1]) and clamped to [0, 1]. Feature vectors (inputs
@@ -361,13 +361,13 @@ def error_heatmap(
     """Draw where the model fails to reconstruct: inputs, reconstructions and per-pixel error maps.
 
     ``errors`` are per-feature errors shaped like the inputs (``AnomalyDetector.error_map`` or
-    :func:`aezoo.applications.error_maps`); the first ``n`` samples are drawn. Images give three
+    :func:`aezoo.applications.anomaly.error_maps`); the first ``n`` samples are drawn. Images give three
     rows (input, reconstruction, error heat-map on one colour scale, channels summed); feature
     vectors (tabular data) give three heat-maps, samples by features. ``scores`` label each
     sample, and ``flagged`` (booleans) marks the anomalous ones in red.
 
     >>> import aezoo, tempfile, os
-    >>> from aezoo.applications import error_maps
+    >>> from aezoo.applications.anomaly import error_maps
     >>> model, x = aezoo.create("linear"), torch.rand(4, 1, 28, 28)
     >>> error_heatmap(model, x, error_maps(model, x), os.path.join(tempfile.mkdtemp(), "e.png")).name
     'e.png'

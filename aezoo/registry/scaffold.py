@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
-from .errors import PluginError
+from ..core.errors import PluginError
 
 __all__ = ["new_plugin", "plugin_names", "write_dist_info"]
 
@@ -63,8 +63,8 @@ def new_plugin(name: str, directory: str | Path | None = None, *, arch_name: str
     >>> sorted(p.name for p in path.iterdir())
     ['README.md', 'aezoo_demo', 'pyproject.toml', 'tests']
     """
-    from .models.base import PLUGIN_API_VERSION
-    from .registry import PluginWarning, list_models
+    from ..models.base import PLUGIN_API_VERSION
+    from .architectures import PluginWarning, list_models
 
     names = plugin_names(name, arch_name)
     with warnings.catch_warnings():  # a broken plugin elsewhere does not concern this command

@@ -6,7 +6,7 @@ keeps the two, and the rest of the package, in step.
 
 A true/false variable is true for ``1``, ``true``, ``yes`` or ``on`` and false for ``0``,
 ``false``, ``no``, ``off`` or empty (any case, surrounding spaces ignored); anything else is a
-:class:`~aezoo.errors.ConfigError` naming the variable, rather than a silent guess.
+:class:`~aezoo.core.errors.ConfigError` naming the variable, rather than a silent guess.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ __all__ = ["FIGURE_SUFFIXES", "build_card", "card_metrics", "dataset_of"]
 
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif")
 _TASK = "feature-extraction"  # the Hub task closest to "learn a representation and reconstruct"
-_PROBE_TASK = "image-classification"  # a linear classifier on the codes (aezoo.probe)
+_PROBE_TASK = "image-classification"  # a linear classifier on the codes (aezoo.evaluation.probe)
 PROBE_METRICS = ("probe_accuracy", "pca_probe_accuracy")
 
 

@@ -9,7 +9,7 @@ bundle (a folder with ``model.safetensors``, ``config.json`` and ``metrics.json`
 2. if the manifest already pins a commit for exactly that entry and the Hub holds those weights at
    that commit, nothing is done (re-running a release on unchanged bundles changes nothing);
 3. otherwise the bundle is published to ``ORG/NAME`` in one commit with its model card
-   (:func:`aezoo.hub.publish`) and the returned commit is pinned.
+   (:func:`aezoo.hub.transport.publish`) and the returned commit is pinned.
 
 The manifest is written atomically once, at the end (and after each bundle, so an interrupted
 release keeps what it published).
@@ -23,11 +23,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .cards import dataset_of
-from .config import dumps_json
-from .errors import HubError, WeightsError
-from .hub import COMMIT_RE, publish, remote_etag
-from .serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, read_config, sha256_file
+from ..core.config import dumps_json
+from ..core.errors import HubError, WeightsError
+from ..io.cards import dataset_of
+from ..io.serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, read_config, sha256_file
+from .transport import COMMIT_RE, publish, remote_etag
 
 __all__ = ["DEFAULT_ORG", "Released", "bundle_entry", "release"]
 

@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import progress as _progress
-from .data import Dataset, DeviceDataset
-from .errors import InputError
-from .models.base import Autoencoder
-from .preprocessing import Preprocessing
+from ..core import progress as _progress
+from ..core.errors import InputError
+from ..data.datasets import Dataset, DeviceDataset
+from ..data.preprocessing import Preprocessing
+from ..models.base import Autoencoder
 
 __all__ = ["PSNR_MAX_DB", "evaluate", "format_table", "model_inputs"]
 
@@ -59,7 +59,7 @@ def evaluate(
     When the dataset was preprocessed differently from the model, its inputs are first mapped
     to the model's space (see :func:`model_inputs`).
     ``device`` moves the model (and data) there; by default the model's device is used.
-    ``progress=False`` hides the progress bar (see :mod:`aezoo.progress`); the importance-sampled
+    ``progress=False`` hides the progress bar (see :mod:`aezoo.core.progress`); the importance-sampled
     NLL runs in small batches so that it reports often.
 
     >>> import aezoo

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from .data import Dataset
-from .errors import DataError, InputError
+from ..core.errors import DataError, InputError
+from ..data.datasets import Dataset
 
 if TYPE_CHECKING:
-    from .models.base import Autoencoder
+    from ..models.base import Autoencoder
 
 __all__ = ["LinearProbe", "linear_probe", "pca_basis"]
 
@@ -142,7 +142,7 @@ def linear_probe(
     >>> sorted(linear_probe(aezoo.create("linear"), ds, ds, max_iter=5))  # doctest: +NORMALIZE_WHITESPACE
     ['pca_probe_accuracy', 'probe_accuracy', 'probe_dim', 'probe_test_n', 'probe_train_n']
     """
-    from .evaluation import model_inputs
+    from ..evaluation.metrics import model_inputs
 
     y_train, y_test = _labelled(train, "training"), _labelled(test, "test")
     x_train = model_inputs(model, train.to(model.device))

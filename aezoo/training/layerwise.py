@@ -36,21 +36,21 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from . import progress
-from .config import config_from_dict, config_to_dict, dumps_json
-from .data import DeviceDataset
-from .errors import AezooError, ConfigError, DataError, TrainingError, unknown_name
-from .models.base import StageSpec
-from .models.layers import ACTIVATIONS, check_choice, check_dims
-from .models.mlp import DeepAE
-from .registry import get_architecture, list_models
-from .seeding import check_seed, generator, seeded
-from .training.distributed import resolve_device
-from .training.rundir import claim_run_dir
+from ..core import progress
+from ..core.config import config_from_dict, config_to_dict, dumps_json
+from ..core.errors import AezooError, ConfigError, DataError, TrainingError, unknown_name
+from ..core.seeding import check_seed, generator, seeded
+from ..data.datasets import DeviceDataset
+from ..models.base import StageSpec
+from ..models.layers import ACTIVATIONS, check_choice, check_dims
+from ..models.mlp import DeepAE
+from ..registry.architectures import get_architecture, list_models
+from .distributed import resolve_device
+from .rundir import claim_run_dir
 
 if TYPE_CHECKING:
-    from .models.base import Autoencoder
-    from .training import TrainConfig
+    from ..models.base import Autoencoder
+    from . import TrainConfig
 
 __all__ = [
     "LayerwiseConfig",
@@ -376,7 +376,7 @@ class LayerwisePretrainer:
 
         ``None`` when there is nothing to fine-tune (``finetune_epochs=0`` and no ``finetune``).
         """
-        from .training import TrainConfig
+        from . import TrainConfig
 
         cfg = self.config
         if isinstance(cfg.finetune, TrainConfig):
@@ -446,8 +446,8 @@ class LayerwisePretrainer:
         out_dir: str | Path | None,
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """Fine-tune ``model`` in place with the Trainer; returns its record and config.json's "training"."""
-        from .serialization import read_config
-        from .training import Trainer
+        from ..io.serialization import read_config
+        from . import Trainer
 
         trainer = Trainer(
             model, tc, out_dir=out_dir, progress=self.progress, recipe={"pretraining": "layerwise", **self.recipe}
@@ -518,7 +518,7 @@ def pretrain(
 
 def save(model: Autoencoder, report: LayerwiseReport, out_dir: str | Path, *, training: Any = None) -> Path:
     """Write the model with the report in config.json (key ``layerwise``) and as layerwise.json."""
-    from .serialization import atomic_write
+    from ..io.serialization import atomic_write
 
     data = report.to_dict()
     extra: dict[str, Any] = {"layerwise": data}
@@ -570,7 +570,7 @@ def _encode_dataset(stage: Autoencoder, x: Tensor, chunk: int, autocast: Any) ->
 
 def _model_errors(model: Autoencoder, train: DeviceDataset, val: DeviceDataset | None, chunk: int) -> dict[str, Any]:
     """``mse`` and ``sse_per_image`` of ``model`` on train (and val), through :func:`aezoo.evaluate`."""
-    from .evaluation import evaluate
+    from ..evaluation.metrics import evaluate
 
     splits = {"train": train} if val is None else {"train": train, "val": val}
     return {

@@ -26,7 +26,7 @@ MAX_SEED = 2**63 - 1
 
 
 def check_seed(seed: Any, name: str = "seed") -> int:
-    """``seed`` as an int, or a :class:`~aezoo.errors.ConfigError` if it is not an integer in ``[0, MAX_SEED]``.
+    """``seed`` as an int, or a :class:`~aezoo.core.errors.ConfigError` if it is not an integer in ``[0, MAX_SEED]``.
 
     >>> check_seed(7)
     7

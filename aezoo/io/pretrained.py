@@ -1,7 +1,7 @@
 """Pretrained entries: the data that names a model, where its files live and what they must be.
 
 An entry pins the whole model, not one file: the sha256 of ``model.safetensors``, the architecture,
-its config and the preprocessing. :func:`aezoo.loading.resolve` checks all of them from every source,
+its config and the preprocessing. :func:`aezoo.loading.loader.resolve` checks all of them from every source,
 in this order:
 
 1. a bundled copy: ``$AEZOO_WEIGHTS_DIR/<name>/`` (``os.pathsep``-separated list), then
@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import settings
+from ..core import settings
 
 __all__ = [
     "MANIFEST_NAME",
@@ -97,7 +97,7 @@ def bundled_dirs(name: str) -> list[Path]:
     from one: an installed wheel has no ``weights/`` beside it).
     """
     roots = settings.weights_dirs()
-    checkout = Path(__file__).resolve().parents[1]
+    checkout = Path(__file__).resolve().parents[2]
     if (checkout / "pyproject.toml").is_file():
         roots.append(checkout / "weights")
     return [root / name for root in roots]

@@ -5,7 +5,8 @@ figures, ``metrics.json`` or history found next to the weights, all in one commi
 (a commit hash), bounded (one deadline for a whole load or pull, ``timeout=`` or ``$AEZOO_HUB_TIMEOUT``,
 30 s by default; no client retries), verified (every file against the hash the Hub advertises, and the
 sha256 a pretrained entry pins, before it is kept) and offline-safe: the Hugging Face cache serves what
-it holds, checked against the hashes its blobs are named by, and every failure is one :class:`~aezoo.errors.HubError`
+it holds, checked against the hashes its blobs are named by, and every failure is one
+:class:`~aezoo.core.errors.HubError`
 that says what was tried and how to fix it. Tokens come from ``token=``, ``HF_TOKEN`` or ``hf auth
 login`` and never appear in output or error messages.
 
@@ -28,13 +29,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import settings
-from .cards import FIGURE_SUFFIXES, build_card
-from .errors import AezooError, HubError, WeightsError
-from .models.base import Autoencoder
-from .pretrained import bundled_dirs
-from .registry import get_pretrained, list_models, plugins
-from .serialization import (
+from ..core import settings
+from ..core.errors import AezooError, HubError, WeightsError
+from ..io.cards import FIGURE_SUFFIXES, build_card
+from ..io.pretrained import bundled_dirs
+from ..io.serialization import (
     CONFIG_NAME,
     MAX_WEIGHTS_BYTES_ENV,
     WEIGHTS_NAME,
@@ -43,6 +42,8 @@ from .serialization import (
     read_config,
     sha256_file,
 )
+from ..models.base import Autoencoder
+from ..registry.architectures import get_pretrained, list_models, plugins
 
 __all__ = [
     "DEFAULT_TIMEOUT",

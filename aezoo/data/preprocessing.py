@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .config import config_from_dict, config_to_dict
+from ..core.config import config_from_dict, config_to_dict
 
 __all__ = ["Preprocessing"]
 

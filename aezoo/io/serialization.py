@@ -14,17 +14,14 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from . import settings
-from ._version import __version__
-from .config import config_to_dict, dumps_json, read_json
-from .errors import AezooError, WeightsError
-
-if TYPE_CHECKING:
-    from .models.base import Autoencoder
+from .._version import __version__
+from ..core import settings
+from ..core.config import dumps_json, read_json
+from ..core.errors import AezooError, WeightsError
 
 __all__ = [
     "CONFIG_NAME",
@@ -254,30 +251,38 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _state_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    # safetensors refuses tensors that share storage; a clone per entry keeps each one whole.
-    return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+def save_model(
+    directory: str | Path,
+    *,
+    architecture: str,
+    config: Mapping[str, Any],
+    state: Mapping[str, torch.Tensor],
+    preprocessing: Mapping[str, Any],
+    **extra: Any,
+) -> Path:
+    """Write ``model.safetensors`` (``state``) and ``config.json`` (plus ``extra`` keys) into ``directory``.
 
-
-def save_model(model: Autoencoder, directory: str | Path, **extra: Any) -> Path:
-    """Write ``model.safetensors`` and ``config.json`` (plus ``extra`` keys) into ``directory``."""
+    The file format knows no model class: a model hands over its registered name, its config as a
+    dict, its state dict and its preprocessing (``Autoencoder.save_pretrained`` does).
+    """
     from safetensors.torch import save
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = _state_tensors(model)
+    # safetensors refuses tensors that share storage; a clone per entry keeps each one whole.
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
     with atomic_write(directory / WEIGHTS_NAME) as f:
         f.write(save(tensors, metadata={"format": "pt"}))
-    config = {
+    document = {
         "aezoo_version": __version__,
-        "architecture": model.architecture,
-        "config": config_to_dict(model.config),
+        "architecture": architecture,
+        "config": dict(config),
         "format": FORMAT_VERSION,
-        "preprocessing": model.preprocessing.to_dict(),
+        "preprocessing": dict(preprocessing),
         **extra,
     }
     with atomic_write(directory / CONFIG_NAME, "w") as f:
-        f.write(dumps_json(config))
+        f.write(dumps_json(document))
     return directory
 
 

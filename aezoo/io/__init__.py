@@ -1,0 +1,7 @@
+"""What aezoo writes to disk and reads back, knowing no model class.
+
+Owns the model-folder format (``config.json`` + ``model.safetensors``, atomic writes, the
+safetensors header read before any weight: :mod:`~aezoo.io.serialization`), the pretrained entries
+and manifests with their pins (:mod:`~aezoo.io.pretrained`, data only) and the model card
+(:mod:`~aezoo.io.cards`). May import :mod:`aezoo.core` only.
+"""
