@@ -65,7 +65,7 @@ _LAZY = {
     "prior_interpolation": "applications.interpolation",
     "linear_probe": "evaluation.probe",
     # hub
-    "publish": "hub",
+    "publish": "loading",  # names the registering distribution and resolves pretrained names
     "pull": "hub",
     # errors
     "AezooError": "core.errors",
@@ -166,9 +166,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .data import DeviceDataset, Preprocessing, StreamedDataset, data_root, load_dataset, load_user_data
     from .evaluation import evaluate
     from .evaluation.probe import linear_probe
-    from .hub import publish, pull
+    from .hub import pull
     from .io.pretrained import Pretrained, manifest_entries
-    from .loading import create, load
+    from .loading import create, load, publish
     from .models.base import PLUGIN_API_VERSION, AEOutput, Autoencoder, Capabilities, StageSpec, StageWeights
     from .registry import (
         PluginRecord,

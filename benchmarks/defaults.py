@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 
 import aezoo
-from aezoo.data.datasets import load_dataset
+from aezoo.data import load_dataset
 
 
 def tutorial(arch: str, budgets: list[int], train_x: torch.Tensor, test, seed: int) -> dict[int, dict]:

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 import aezoo
-from aezoo.data.datasets import DeviceDataset, load_dataset
+from aezoo.data import DeviceDataset, load_dataset
 from aezoo.evaluation.metrics import evaluate
 from aezoo.training import TrainConfig, Trainer
 from aezoo.training.layerwise import LayerwiseConfig, LayerwisePretrainer

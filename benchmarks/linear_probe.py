@@ -28,7 +28,7 @@ def main() -> None:
     import aezoo
     from aezoo.evaluation.probe import linear_probe
     from aezoo.io.serialization import atomic_write
-    from aezoo.training.trainer import hardware_name
+    from aezoo.training.outputs import hardware_name
 
     names = args.models or aezoo.list_models(pretrained=True)
     splits: dict[str, tuple[aezoo.DeviceDataset, aezoo.DeviceDataset]] = {}

@@ -33,7 +33,7 @@ def main() -> None:
 
     import aezoo
     from aezoo.io.pretrained import bundled_dirs
-    from aezoo.training.trainer import hardware_name
+    from aezoo.training.outputs import hardware_name
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     print(

@@ -32,7 +32,7 @@ def main() -> None:
     args = p.parse_args()
 
     import aezoo
-    from aezoo.training.trainer import hardware_name
+    from aezoo.training.outputs import hardware_name
 
     vae = aezoo.load("vae-mnist")
     test = aezoo.load_dataset("mnist", "test", root=args.data_dir).subset(args.images)

@@ -39,9 +39,9 @@ import torch
 
 import aezoo
 from aezoo.applications.anomaly import reconstruction_errors, roc_auc
-from aezoo.data.datasets import DeviceDataset, load_dataset
+from aezoo.data import DeviceDataset, load_dataset
 from aezoo.io.serialization import atomic_write
-from aezoo.training.trainer import hardware_name
+from aezoo.training.outputs import hardware_name
 
 DATASETS = ("mnist", "fashion-mnist")
 

@@ -292,7 +292,7 @@ def worker(args: argparse.Namespace) -> None:
     """One library, one model, one seed; prints one JSON line."""
     import torch
 
-    from aezoo.data.datasets import load_dataset
+    from aezoo.data import load_dataset
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 import aezoo
-from aezoo.data.datasets import DeviceDataset, load_dataset
+from aezoo.data import DeviceDataset, load_dataset
 from aezoo.data.streaming import StreamedDataset
 from aezoo.training import TrainConfig, Trainer
-from aezoo.training.trainer import hardware_name
+from aezoo.training.outputs import hardware_name
 
 
 def datasets(data_dir: str | None, device: str) -> dict[str, Any]:

@@ -27,9 +27,9 @@ import torch
 from torch import nn
 
 import aezoo
-from aezoo.data.datasets import load_dataset
+from aezoo.data import load_dataset
 from aezoo.training import TrainConfig, Trainer
-from aezoo.training.trainer import hardware_name
+from aezoo.training.outputs import hardware_name
 
 TARGET = 0.0168  # test MSE per pixel of PCA with 32 components (issue 3)
 

@@ -15,21 +15,35 @@ import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+REQUIRE_DATA_ENV = "AEZOO_TEST_REQUIRE_DATA"  # 1: a missing MNIST copy fails the data tests instead of skipping them
+DATA_FIXTURE = "shared_data_copy"
 
 # Test models are tiny, and tests start subprocesses (DDP ranks, CLI runs): one intra-op thread
 # each avoids OpenMP oversubscription, which slows small kernels down by orders of magnitude.
 torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that takes the MNIST copy carries the ``mnist`` marker (``-m "not mnist"`` leaves them out)."""
+    for item in items:
+        if DATA_FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.mnist)
+
+
 @pytest.fixture(scope="session")
 def shared_data_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of ``../shared/data`` (never modified in place), in torchvision's layout.
 
-    Tests that need MNIST take this as their data root. Skipped when the copy is not beside
-    the checkout (the README says where it comes from).
+    Tests that need MNIST take this as their data root, and so carry the ``mnist`` marker
+    (added at collection). Skipped when the copy is not beside the checkout (the README says
+    where it comes from); with ``AEZOO_TEST_REQUIRE_DATA=1`` (what ``.ci/run`` sets) the skip is a
+    failure, so CI cannot pass with the data tests silently left out.
     """
     if not (SHARED_DATA / "MNIST" / "raw").is_dir():
-        pytest.skip(f"offline MNIST copy not found at {SHARED_DATA}")
+        message = f"offline MNIST copy not found at {SHARED_DATA}"
+        if os.environ.get(REQUIRE_DATA_ENV, "") not in ("", "0"):
+            pytest.fail(f"{message}, and {REQUIRE_DATA_ENV} is set: the data tests must run here")
+        pytest.skip(message)
     root = tmp_path_factory.mktemp("data")
     for name in ("MNIST", "FashionMNIST"):
         shutil.copytree(SHARED_DATA / name, root / name)

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 import aezoo
 from aezoo.applications.anomaly import AnomalyDetector, error_maps, reconstruction_errors, roc_auc
 from aezoo.cli.main import cli
-from aezoo.core.errors import InputError
+from aezoo.core.errors import ConfigError, InputError, UnknownNameError
+from aezoo.io.detector import DETECTOR_FORMAT, DETECTOR_NAME, read_detector
 
 SHAPE = (1, 8, 8)
 
@@ -195,6 +196,39 @@ def test_a_format_1_detector_still_loads_and_says_what_it_lacks(task, tmp_path: 
     assert detector.threshold == 0.5 and detector.predict(normal[:3]).shape == (3,)
     with pytest.raises(InputError, match="calibrate them again"):
         detector.p_value(normal[:3])
+
+
+def test_the_file_is_the_io_layers_and_reads_back_what_the_detector_wrote(task, tmp_path: Path) -> None:
+    model, normal, _ = task
+    detector = AnomalyDetector.fit(model, normal[:200], target_fpr=0.05, model_ref="somewhere")
+    path = detector.save(tmp_path / DETECTOR_NAME)
+    assert read_detector(path, scores=("mse",)) == detector.to_dict()
+    assert detector.to_dict()["format"] == DETECTOR_FORMAT == 2
+    assert path.read_text() == json.dumps(detector.to_dict(), indent=2, sort_keys=True) + "\n"
+    assert path.stat().st_mode & 0o777 == 0o644
+    with pytest.raises(UnknownNameError, match="unknown anomaly score 'mse'"):
+        read_detector(path, scores=("mae", "sse"))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),  # value: the JSON text written in the file
+    [
+        ("rule", "[0.9]", '"rule" is'),
+        ("rule", '{"quantile": "x"}', '"rule" is'),
+        ("rule", '{"quantile": 0.9, "contamination": 0.1}', '"rule" is'),
+        ("rule", '{"median": 0.5}', '"rule" is'),
+        ("calibration_scores", '"abc"', '"calibration_scores" must be'),
+        ("calibration_scores", "[0.1, null]", '"calibration_scores" must be'),
+        ("n_calibration", "1e400", '"n_calibration" is inf'),  # a JSON number that Python reads as infinity
+        ("score", "5", '"score" must be one of mse, mae, sse'),
+    ],
+)
+def test_a_damaged_rule_or_calibration_is_one_error(task, tmp_path: Path, key: str, value: str, message: str) -> None:
+    model, normal, _ = task
+    path = AnomalyDetector.fit(model, normal[:100], quantile=0.9).save(tmp_path / "d.json")
+    path.write_text(json.dumps({**json.loads(path.read_text()), key: "EDIT"}).replace('"EDIT"', value))
+    with pytest.raises(ConfigError, match=message):
+        AnomalyDetector.load(path, model)
 
 
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")

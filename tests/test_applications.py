@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import torch
 from click.testing import CliRunner
 
 import aezoo
-from aezoo.applications.anomaly import AnomalyDetector, add_noise, denoise, extract_features, generate, reduce, roc_auc
+from aezoo.applications import AnomalyDetector, add_noise, denoise, extract_features, generate, reduce, roc_auc
+from aezoo.applications.anomaly import _rank_auc
 from aezoo.cli.main import cli
 from aezoo.core.errors import AezooError, InputError
 
@@ -56,6 +58,42 @@ def test_roc_auc_by_hand_with_ties() -> None:
     assert roc_auc(s, y) == pytest.approx(float(sum(pairs)) / len(pairs))
     with pytest.raises(InputError, match="both classes"):
         roc_auc(torch.rand(3), torch.zeros(3))
+    with pytest.raises(InputError, match="NaN"):
+        roc_auc(torch.tensor([0.1, float("nan")]), torch.tensor([0, 1]))
+
+
+def _auc_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(0)
+    ties = torch.randint(0, 4, (200,), generator=g).double()  # four values: every rank tied
+    return [
+        (torch.tensor([0.1, 0.4, 0.4, 0.8]), torch.tensor([0, 0, 1, 1])),
+        (torch.tensor([0.3, 0.3, 0.5, 0.1, 0.5, 0.9]), torch.tensor([1, 0, 1, 0, 0, 1])),
+        (torch.ones(5), torch.tensor([0, 1, 0, 1, 1])),
+        (torch.rand(500, generator=g), torch.rand(500, generator=g) < 0.1),
+        (ties, ties + torch.rand(200, generator=g) > 2.5),
+        (torch.tensor([float("-inf"), 0.2, float("inf"), float("inf")]), torch.tensor([0, 1, 0, 1])),
+    ]
+
+
+def test_roc_auc_is_scikit_learns_and_the_fallback_gives_the_same_numbers(monkeypatch) -> None:
+    pytest.importorskip("sklearn")
+    from sklearn.metrics import roc_auc_score
+
+    from aezoo.applications import anomaly
+
+    calls: list[int] = []
+    monkeypatch.setattr(anomaly, "_rank_auc", lambda s, y: calls.append(1) or _rank_auc(s, y))
+    cases = _auc_cases()
+    by_sklearn = [roc_auc(s, y) for s, y in cases]
+    assert not calls
+    for (s, y), value in zip(cases[:-1], by_sklearn, strict=False):  # the last holds infinities, which it refuses
+        assert value == roc_auc_score(y.numpy(), s.numpy())
+    monkeypatch.setitem(sys.modules, "sklearn.metrics", None)  # as if the extra were not installed
+    by_hand = [roc_auc(s, y) for s, y in cases]
+    assert len(calls) == len(cases)
+    assert by_hand == pytest.approx(by_sklearn, rel=1e-12, abs=0)
+    # positives 0.2 and inf against negatives -inf and inf: (1 + 0) + (1 + 1/2) of 4 pairs
+    assert by_sklearn[-1] == by_hand[-1] == 2.5 / 4
 
 
 # ----------------------------------------------------------------------------- anomaly detection
@@ -159,7 +197,7 @@ def test_generate_samples_and_the_error_for_models_that_cannot() -> None:
 
 def test_lazy_public_names() -> None:
     for name in ("reduce", "extract_features", "AnomalyDetector", "denoise", "generate"):
-        assert getattr(aezoo, name) is getattr(aezoo.applications.anomaly, name)
+        assert getattr(aezoo, name) is getattr(aezoo.applications, name)
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -12,7 +12,7 @@ from huggingface_hub import ModelCard
 
 import aezoo
 from aezoo.cli.main import cli
-from aezoo.data.datasets import load_dataset
+from aezoo.data import load_dataset
 from aezoo.io.cards import card_metrics
 
 

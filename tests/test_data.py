@@ -1,4 +1,4 @@
-"""aezoo.data.datasets: built-in datasets (offline copies), the safetensors cache, user data, batches and splits."""
+"""aezoo.data: built-in datasets (offline copies), the safetensors cache, user data, batches and splits."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from aezoo.core.errors import DataError, UnknownNameError
-from aezoo.data.datasets import CACHE_DIRNAME, DeviceDataset, _cache_file, data_root, load_dataset, load_user_data
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from aezoo.data import DeviceDataset, data_root, load_dataset, load_user_data
+from aezoo.data.builtin import _cache_file
+from aezoo.data.roots import CACHE_DIRNAME
 
 # (dataset, split) -> (n, pixel mean, first labels), from ../shared/data/README.md
 FIGURES = {
@@ -115,11 +115,11 @@ def test_damaged_cache_is_detected_and_rebuilt(
 
 
 def test_gz_archives_alone_load_offline(
-    tmp_path: Path, network_calls: _NetworkCalls, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, network_calls: _NetworkCalls, monkeypatch: pytest.MonkeyPatch, shared_data_copy: Path
 ) -> None:
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for gz in (SHARED_DATA / "MNIST" / "raw").glob("*.gz"):
+    for gz in (shared_data_copy / "MNIST" / "raw").glob("*.gz"):
         shutil.copyfile(gz, raw / gz.name)
     monkeypatch.setenv("AEZOO_CACHE", str(tmp_path / "own"))  # no tensor cache yet: torchvision's path
     ds = load_dataset("mnist", "test", root=tmp_path, download=True)
@@ -316,6 +316,43 @@ def test_csv_errors_name_the_cell(tmp_path: Path) -> None:
     (tmp_path / "frac.csv").write_text("1,0.5\n2,1\n")
     with pytest.raises(DataError, match="one integer per sample"):
         load_user_data(tmp_path / "frac.csv", label_column=1)
+
+
+def test_csv_edge_cases(tmp_path: Path) -> None:
+    """What the csv module and NumPy must keep doing: quotes, BOM, CRLF, ';', blank rows, first errors first."""
+    (tmp_path / "q.csv").write_bytes('\ufeff"a";"b"\r\n"1";" 2 "\r\n;\r\n3;4e1\r\n'.encode())
+    ds = load_user_data(tmp_path / "q.csv", label_column="a")
+    assert ds.y.tolist() == [1, 3] and ds.preprocessing.mean == pytest.approx((21.0,))
+    (tmp_path / "n.csv").write_text("5,1\n6,0\n")
+    assert load_user_data(tmp_path / "n.csv", label_column="0").y.tolist() == [5, 6]  # an index, as text
+    with pytest.raises(DataError, match=r"label_column=2 is out of range; .* has 2 columns"):
+        load_user_data(tmp_path / "n.csv", label_column=2)
+    with pytest.raises(DataError, match=r"label column 'x' not found .*; columns: '0', '1'"):
+        load_user_data(tmp_path / "n.csv", label_column="x")
+    (tmp_path / "mixed.csv").write_text("x,1\n2,3\n")  # a number in the first row: data, not a header
+    with pytest.raises(DataError, match=r"line 1, column 1 \('0'\): 'x' is not a number"):
+        load_user_data(tmp_path / "mixed.csv")
+    (tmp_path / "order.csv").write_text("a,b\n1,oops\n2\n")  # the first problem in file order is reported
+    with pytest.raises(DataError, match=r"line 2, column 2 \('b'\): 'oops'"):
+        load_user_data(tmp_path / "order.csv")
+    (tmp_path / "narrow.csv").write_text("a,b,c\n1,2\n3,4\n")  # every row one width, not the header's
+    with pytest.raises(DataError, match="line 2: 2 columns where the header has 3"):
+        load_user_data(tmp_path / "narrow.csv")
+    (tmp_path / "blank.csv").write_text("\n ,\n\n")
+    with pytest.raises(DataError, match="is empty"):
+        load_user_data(tmp_path / "blank.csv")
+
+
+def test_both_kinds_of_dataset_have_every_member_of_the_protocol(tmp_path: Path) -> None:
+    from aezoo.data import Dataset, StreamedDataset
+
+    members = [m for m in vars(Dataset) if not m.startswith("_") or m == "__len__"]
+    assert {"batches", "subset", "split", "x", "preprocessing", "streamed"} <= set(members)
+    np.save(tmp_path / "x.npy", np.zeros((4, 2), np.float32))
+    for ds in (DeviceDataset(torch.zeros(4, 2)), load_user_data(tmp_path / "x.npy", stream=True)):
+        missing = [m for m in members if m != "x" and not hasattr(ds, m)]
+        assert not missing, (type(ds).__name__, missing)
+    assert isinstance(ds, StreamedDataset) and ds.split(0.5, seed=1)[1].inputs().shape == (2, 2)
 
 
 def test_non_finite_values_are_refused_once_at_load(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from PIL import Image
 
 import aezoo
 from aezoo.core.errors import InputError
-from aezoo.data.datasets import DeviceDataset
+from aezoo.data import DeviceDataset
 from aezoo.data.preprocessing import Preprocessing
 from aezoo.evaluation.metrics import PSNR_MAX_DB, evaluate, format_table, model_inputs
 from aezoo.models.base import AEOutput
@@ -137,7 +137,7 @@ def fake_data(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
         x = torch.rand(30, 1, 28, 28, generator=torch.Generator().manual_seed(0))
         return DeviceDataset(x, torch.arange(30) % 10, name=f"{name}/{split}").to(device)
 
-    monkeypatch.setattr("aezoo.data.datasets.load_dataset", load_dataset, raising=False)
+    monkeypatch.setattr("aezoo.data.load_dataset", load_dataset, raising=False)
     return calls
 
 
@@ -178,10 +178,6 @@ def test_cli_unknown_model_is_one_line_error(tmp_path: Path, fake_data: list) ->
 
 
 def test_cli_eval_real_mnist(model_dir: Path, shared_data_copy: Path) -> None:
-    from aezoo import data
-
-    if not hasattr(data, "load_dataset"):
-        pytest.skip("aezoo.data.datasets.load_dataset not written yet")
     r = _invoke("eval", str(model_dir), "--data-dir", str(shared_data_copy), "--limit", "200", "--json", "-b", "64")
     assert r.exit_code == 0, r.output
     m = json.loads(r.output)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import aezoo
 from aezoo.cli.main import cli
 from aezoo.core.errors import HubError, WeightsError
-from aezoo.hub.transport import publish, pull
+from aezoo.hub import publish, pull
 from aezoo.io.pretrained import Pretrained
 from aezoo.io.serialization import WEIGHTS_NAME, sha256_file
 from aezoo.loading.loader import load_from_hub, load_pretrained
@@ -107,6 +107,17 @@ def test_pinning_an_older_commit_gives_the_older_bytes(published) -> None:
     assert (pull(repo, revision=c1) / WEIGHTS_NAME).read_bytes() == (d1 / WEIGHTS_NAME).read_bytes()
 
 
+def test_a_class_loads_a_hub_repo_strictly_into_itself(published) -> None:
+    from aezoo.models.conv import ConvAE
+    from aezoo.models.linear import LinearAE
+
+    repo, (c1, _c2), (d1, _d2) = published
+    model = LinearAE.from_pretrained(f"hf-hub:{repo}@{c1}")
+    assert type(model) is LinearAE and torch.equal(_outputs(model), _outputs(aezoo.load(d1)))
+    with pytest.raises(WeightsError, match=r"'linear' model, not a ConvAE \('conv'\)"):
+        ConvAE.from_pretrained(f"hf-hub:{repo}", revision=c1)
+
+
 def test_cli_publish_and_pull(local_hub, hub_token, tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("HF_TOKEN")  # the token comes from --token only
     d = _model_dir(tmp_path, 3)
@@ -196,8 +207,7 @@ def test_missing_repo_revision_or_file(local_hub, published) -> None:
 def test_tampered_cache_is_never_loaded(published, local_hub) -> None:
     repo, (c1, _), (d1, _) = published
     cached = pull(f"{repo}@{c1}") / WEIGHTS_NAME
-    blob = cached.resolve()
-    blob.write_bytes(blob.read_bytes()[:-4] + b"evil")
+    cached.write_bytes(cached.read_bytes()[:-4] + b"evil")  # through the snapshot's link: the cached bytes
     local_hub.down = True
     with pytest.raises(WeightsError, match="tampered") as info:
         aezoo.load(f"hf-hub:{repo}@{c1}")
@@ -209,10 +219,11 @@ def test_tampered_cache_is_never_loaded(published, local_hub) -> None:
 
 def test_interrupted_download_leaves_nothing_to_accept(published, local_hub) -> None:
     repo, (c1, _), (d1, _) = published
+    from huggingface_hub import scan_cache_dir
+
     local_hub.truncate_downloads = 1  # the client resumes with a Range request; the bytes are verified
     assert torch.equal(_outputs(load_from_hub(f"{repo}@{c1}")), _outputs(aezoo.load(d1)))
-    cache = Path(aezoo.hub.transport._cache_dir())
-    assert not list(cache.rglob("*.incomplete"))
+    assert not scan_cache_dir().incomplete_files
 
 
 def test_pretrained_resolution(published, local_hub, tmp_path, monkeypatch) -> None:

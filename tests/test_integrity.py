@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 import aezoo
 from aezoo.cli.main import cli
 from aezoo.core.errors import HubError, WeightsError
-from aezoo.hub.transport import hub_timeout, publish, pull
+from aezoo.hub import hub_timeout, publish, pull
 from aezoo.io import serialization
 from aezoo.io.pretrained import Pretrained
 from aezoo.io.serialization import CONFIG_NAME, WEIGHTS_NAME, sha256_file
@@ -183,9 +183,19 @@ def test_file_and_header_sizes_are_bounded(tmp_path, monkeypatch) -> None:
 
 
 # ---------------------------------------------------------------------- Hub transfers with a deadline
-def _no_partial_files(hub_cache: Path) -> None:
-    left = [p for p in hub_cache.rglob("*") if p.name.endswith((".aezoo-partial", ".incomplete"))]
+def _no_partial_files() -> None:
+    from huggingface_hub import scan_cache_dir
+
+    left = scan_cache_dir(_cache()).incomplete_files
     assert not left, left
+
+
+def _cached(name: str) -> list[Path]:
+    """Every copy of ``name`` the HF cache holds, at any revision of any repo."""
+    from huggingface_hub import scan_cache_dir
+
+    info = scan_cache_dir(_cache())
+    return [f.file_path for repo in info.repos for rev in repo.revisions for f in rev.files if f.file_name == name]
 
 
 @pytest.fixture
@@ -195,9 +205,9 @@ def published(local_hub, tmp_path):
 
 
 def _cache() -> Path:
-    from aezoo.hub.transport import _cache_dir
+    from huggingface_hub import constants
 
-    return Path(_cache_dir())
+    return Path(constants.HF_HUB_CACHE)
 
 
 def test_a_trickling_server_is_cut_off_at_the_deadline(published, local_hub, monkeypatch) -> None:
@@ -214,7 +224,7 @@ def test_a_trickling_server_is_cut_off_at_the_deadline(published, local_hub, mon
         pull(f"org/lin@{commit}")
     assert time.monotonic() - start < 4
     local_hub.trickle = 0
-    _no_partial_files(_cache())
+    _no_partial_files()
     assert torch.equal(_outputs(load_from_hub(f"org/lin@{commit}")), _outputs(load_dir(d)))
 
 
@@ -239,12 +249,12 @@ def test_wrong_bytes_are_never_kept(published, local_hub) -> None:
     local_hub.corrupt_downloads = 1
     with pytest.raises(WeightsError, match="do not match the hash the Hub advertises"):
         load_from_hub(f"org/lin@{commit}")
-    _no_partial_files(_cache())
-    assert not list(_cache().rglob(f"blobs/{sha256_file(d / WEIGHTS_NAME)}"))
+    _no_partial_files()
+    assert not _cached(WEIGHTS_NAME)
     local_hub.corrupt_downloads = 1
     result = CliRunner().invoke(cli, ["pull", f"org/lin@{commit}"])
     assert result.exit_code == 1 and "not kept" in result.output, result.output
-    assert not list(_cache().rglob(f"blobs/{sha256_file(d / WEIGHTS_NAME)}"))
+    assert not _cached(WEIGHTS_NAME)
     # The right bytes, once the server sends them, load.
     assert torch.equal(_outputs(load_from_hub(f"org/lin@{commit}")), _outputs(load_dir(d)))
 
@@ -316,7 +326,7 @@ def test_saved_files_get_the_umask_permissions_not_mkstemps(tmp_path, monkeypatc
 
 def test_a_pinned_load_hashes_the_weights_file_once_besides_the_bytes_it_loads(monkeypatch) -> None:
     """resolve() hashes the file to pick a source; load_dir hashes the bytes it reads, not the file again."""
-    from aezoo.loading import loader as loading
+    from aezoo.hub import pins
 
     calls: list[Path] = []
 
@@ -324,6 +334,6 @@ def test_a_pinned_load_hashes_the_weights_file_once_besides_the_bytes_it_loads(m
         calls.append(Path(path))
         return sha256_file(path)
 
-    monkeypatch.setattr(loading, "sha256_file", counting)
+    monkeypatch.setattr(pins, "sha256_file", counting)
     aezoo.load("linear-mnist")
     assert [p.name for p in calls] == [WEIGHTS_NAME]

@@ -12,7 +12,7 @@ import torch
 from click.testing import CliRunner
 
 import aezoo
-from aezoo.data.datasets import load_dataset
+from aezoo.data import load_dataset
 from aezoo.evaluation.metrics import evaluate
 from aezoo.registry.scaffold import write_dist_info
 from aezoo.training import layerwise

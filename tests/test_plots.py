@@ -10,7 +10,7 @@ from PIL import Image
 
 import aezoo
 from aezoo.core.errors import InputError
-from aezoo.data.datasets import DeviceDataset
+from aezoo.data import DeviceDataset
 from aezoo.evaluation import plots
 from aezoo.models.linear import LinearAE
 

@@ -16,7 +16,7 @@ import torch
 from huggingface_hub import ModelCard
 
 import aezoo
-from aezoo.data.datasets import load_dataset
+from aezoo.data import load_dataset
 from aezoo.evaluation.metrics import evaluate
 from aezoo.io.cards import card_metrics
 from aezoo.io.pretrained import bundled_dirs
@@ -128,7 +128,7 @@ def test_a_tampered_bundle_is_refused(tmp_path: Path, monkeypatch: pytest.Monkey
     (copy / "model.safetensors").write_bytes(bytes(data))
     monkeypatch.setenv("AEZOO_WEIGHTS_DIR", str(tmp_path))
     hub_offline(monkeypatch)
-    monkeypatch.setattr("aezoo.loading.loader.bundled_dirs", lambda n: [tmp_path / n])
+    monkeypatch.setattr("aezoo.hub.pins.bundled_dirs", lambda n: [tmp_path / n])
     with pytest.raises(aezoo.WeightsError, match="sha256"):
         aezoo.load(name)
 

@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 import aezoo
+import aezoo.data as data_module
 from aezoo.cli.main import cli
-from aezoo.data import datasets as data_module
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 N = {"train": 128, "test": 100}  # samples per split here (a 1 % false-positive rate needs 100 normal samples)
@@ -79,8 +79,9 @@ def session(shared_data_copy: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
     old_cwd = os.getcwd()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(data_module, "load_dataset", small)
+        # The facade first: it resolves its lazy name from aezoo.data, and must find (and restore) the real one.
         mp.setattr(aezoo, "load_dataset", small, raising=False)
+        mp.setattr(data_module, "load_dataset", small)
         mp.setenv("AEZOO_PROGRESS", "0")
         mp.setenv("HF_HUB_OFFLINE", "1")
         os.chdir(work)

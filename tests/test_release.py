@@ -96,7 +96,7 @@ def test_release_of_the_real_bundles_then_load_by_name(local_hub, tmp_path, monk
 
     x = torch.rand(4, 1, 28, 28)
     expected = aezoo.load("linear-mnist")(x).reconstruction
-    monkeypatch.setattr("aezoo.loading.loader.bundled_dirs", lambda name: [])
+    monkeypatch.setattr("aezoo.hub.pins.bundled_dirs", lambda name: [])
     assert torch.equal(load_pretrained(entry)(x).reconstruction, expected)
 
 

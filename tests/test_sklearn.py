@@ -94,7 +94,7 @@ def test_bad_input_is_an_input_error() -> None:
 
 @pytest.mark.slow  # fresh interpreters
 def test_import_aezoo_does_not_import_sklearn_and_its_absence_is_explained() -> None:
-    code = "import sys, aezoo; aezoo.create('linear'); print('sklearn' in sys.modules)"
+    code = "import sys, aezoo, aezoo.applications; aezoo.create('linear'); print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
     code = (

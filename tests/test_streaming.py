@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 import aezoo
 from aezoo.cli.main import cli
 from aezoo.core.errors import DataError
-from aezoo.data.datasets import DeviceDataset, load_dataset, load_user_data
+from aezoo.data import DeviceDataset, load_dataset, load_user_data
 from aezoo.data.preprocessing import Preprocessing
 from aezoo.data.streaming import BUDGET_ENV, StreamedDataset, TensorFile, memory_budget, parse_bytes
 from aezoo.evaluation.metrics import model_inputs

@@ -114,17 +114,40 @@ def test_create_never_gives_random_weights_for_a_weights_name() -> None:
         aezoo.create("linaer", pretrained=True)
 
 
-def test_from_pretrained_and_push_to_hub_are_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_from_pretrained_loads_strictly_into_its_class(tmp_path: Path) -> None:
+    from aezoo.models.conv import ConvAE
     from aezoo.models.linear import LinearAE
 
-    model = aezoo.Autoencoder.from_pretrained("linear-mnist")
-    assert isinstance(model, LinearAE) and LinearAE.from_pretrained("linear-mnist").config == model.config
-    with pytest.raises(aezoo.WeightsError, match="not a LinearAE"):
-        LinearAE.from_pretrained("mlp-mnist")
-    calls = []
-    monkeypatch.setattr(aezoo, "publish", lambda *a, **k: calls.append((a, k)) or "abc123")
-    assert model.push_to_hub("me/linear", private=True) == "abc123"
-    assert calls == [((model, "me/linear"), {"private": True})]
+    x = torch.rand(2, 1, 28, 28)
+    with pytest.raises(aezoo.ConfigError, match=r"call aezoo\.load\('conv-mnist'\)") as info:
+        aezoo.Autoencoder.from_pretrained("conv-mnist")  # the base class cannot tell which architecture
+    assert "aezoo.get_architecture('conv').from_pretrained('conv-mnist')" in str(info.value)
+    model = ConvAE.from_pretrained("conv-mnist")
+    assert type(model) is ConvAE and not model.training
+    assert torch.equal(model(x).reconstruction, aezoo.load("conv-mnist")(x).reconstruction)
+    again = ConvAE.from_pretrained(model.save_pretrained(tmp_path / "conv"))
+    assert type(again) is ConvAE and torch.equal(again(x).reconstruction, model(x).reconstruction)
+    assert LinearAE.from_pretrained("linear-mnist").config == aezoo.load("linear-mnist").config
+    with pytest.raises(aezoo.UnknownNameError, match=r"linear-mnist.*aezoo\.load\('mlp-mnist'\)"):
+        LinearAE.from_pretrained("mlp-mnist")  # another class's weights: not one of LinearAE's names
+    vae = aezoo.create("vae").save_pretrained(tmp_path / "vae")
+    with pytest.raises(aezoo.WeightsError, match="not a ConvAE") as info:
+        ConvAE.from_pretrained(vae)
+    assert "'vae'" in str(info.value) and "'conv'" in str(info.value)
+
+
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
+def test_push_to_hub_publishes_the_model_in_one_commit(local_hub, tmp_path: Path) -> None:
+    from huggingface_hub import HfApi
+
+    model = aezoo.load("linear-mnist")
+    commit = model.push_to_hub("me/linear", private=True, commit_message="push")
+    assert local_hub.commits("me/linear")[0] == commit and HfApi().model_info("me/linear").private
+    saved = model.save_pretrained(tmp_path / "m") / "model.safetensors"
+    assert local_hub.file_bytes("me/linear", "model.safetensors", commit) == saved.read_bytes()
+    assert "pip install aezoo\n" in local_hub.file_bytes("me/linear", "README.md", commit).decode()
+    x = torch.rand(2, 1, 28, 28)
+    assert torch.equal(aezoo.load(f"hf-hub:me/linear@{commit}")(x).reconstruction, model(x).reconstruction)
 
 
 def test_list_models_is_case_insensitive() -> None:

@@ -1,136 +1,49 @@
-"""What autoencoders are used for: dimensionality reduction, anomaly detection, denoising, generation.
+"""Anomaly detection: per-sample reconstruction errors, a calibrated threshold, ROC AUC.
 
-Each application works on any model of the zoo through the contract (``encode``, ``forward``)
-and asks a model for more only by the capabilities its class declares: ``sample(n)`` for
-generation, ``corrupt(x)`` for a denoiser's own noise. No function here asks which class a model is.
-
-All passes run in eval mode under ``torch.no_grad`` and restore the model's training flag.
-A dataset (a :class:`~aezoo.data.datasets.DeviceDataset`, or a streamed :class:`~aezoo.data.streaming.StreamedDataset`,
-read whole) is mapped to the model's input space first
-(:func:`aezoo.evaluation.metrics.model_inputs`); a tensor is taken as already in that space.
+Works on any model of the zoo through ``forward`` (the reconstruction), in eval mode, batch by
+batch (see :mod:`aezoo.applications._batches` for how datasets are mapped to the model's input
+space). :class:`AnomalyDetector` keeps its calibration scores for normalized scores and conformal
+p-values; its file, ``detector.json``, is :mod:`aezoo.io.detector`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from ..core import progress, seeding
-from ..core.config import read_json
-from ..core.errors import AezooError, ConfigError, InputError
-from ..data.datasets import Dataset, DeviceDataset, StreamedDataset
-from ..loading.loader import HF_HUB_PREFIX, load
-from ..models import noise
-from ..models.base import psnr
+from .._version import __version__
+from ..core.errors import InputError, unknown_name
+from ..data import Dataset
+from ..hub import pull
+from ..io.detector import (
+    DETECTOR_FORMAT,
+    DETECTOR_KIND,
+    DETECTOR_NAME,
+    SAME_FOLDER,
+    THRESHOLD_RULES,
+    check_model_sha256,
+    check_same_weights,
+    read_detector,
+    write_detector,
+)
+from ..io.serialization import CONFIG_NAME, WEIGHTS_NAME, sha256_file
+from ..loading import HF_HUB_PREFIX, load
+from ._batches import batched, check_batch_size, eval_mode, model_space
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from ..models.base import Autoencoder
 
-__all__ = [
-    "SCORES",
-    "AnomalyDetector",
-    "add_noise",
-    "denoise",
-    "error_maps",
-    "extract_features",
-    "generate",
-    "generative_architectures",
-    "psnr",
-    "reconstruction_errors",
-    "reduce",
-    "roc_auc",
-]
+__all__ = ["SCORES", "AnomalyDetector", "error_maps", "reconstruction_errors", "roc_auc"]
 
-_DETECTOR_FORMAT = 2  # 2: calibration scores, threshold rule, model_sha256
-_READABLE_FORMATS = (1, 2)
-_DETECTOR_KIND = "aezoo.AnomalyDetector"
-NOISE_KINDS = noise.NOISES
+_MAX_KEPT_SCORES = 10_000  # calibration scores stored in the JSON (order statistics beyond that)
 
 
-# ----------------------------------------------------------------------------- helpers
-@contextlib.contextmanager
-def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        model.train(was_training)
-
-
-def _inputs(model: Autoencoder, data: Tensor | Dataset) -> Tensor:
-    """``data`` in the model's input space, on the model's device."""
-    if isinstance(data, (DeviceDataset, StreamedDataset)):
-        from ..evaluation.metrics import model_inputs
-
-        data = model_inputs(model, data.to(model.device))
-    elif not isinstance(data, Tensor):
-        raise InputError(
-            f"expected a torch.Tensor of shape (N, {', '.join(map(str, model.input_shape))}) or an "
-            f"aezoo dataset (DeviceDataset, StreamedDataset), got {type(data).__name__}; "
-            "wrap arrays with torch.as_tensor(x).float()"
-        )
-    return data.to(model.device)
-
-
-def _check_batch_size(batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
-
-
-def _batched(fn: Callable[[Tensor], Tensor], x: Tensor, batch_size: int, desc: str) -> Tensor:
-    """``fn`` over ``x`` in batches, concatenated; long runs report progress (see :mod:`aezoo.core.progress`)."""
-    _check_batch_size(batch_size)
-    if not len(x):
-        return fn(x)
-    out = []
-    with progress.bar(len(x), desc, unit="sample") as bar:
-        for i in range(0, len(x), batch_size):
-            out.append(fn(x[i : i + batch_size]))
-            bar.update(len(out[-1]))
-    return torch.cat(out)
-
-
-# ----------------------------------------------------------------------------- dimensionality reduction
-def reduce(model: Autoencoder, data: Tensor | Dataset, *, batch_size: int = 1000) -> Tensor:
-    """The codes ``(N, latent_dim)`` of ``data``: the autoencoder as a dimensionality reduction.
-
-    ``data`` is a batch in model space or a :class:`~aezoo.data.datasets.DeviceDataset`; the codes are
-    computed in batches in eval mode and returned on the model's device.
-
-    >>> import aezoo, torch
-    >>> reduce(aezoo.create("linear"), torch.rand(10, 1, 28, 28)).shape
-    torch.Size([10, 2])
-    """
-    x = _inputs(model, data)
-    with _eval_mode(model):
-        return _batched(model.encode, x, batch_size, "encode")
-
-
-def extract_features(
-    model: Autoencoder, data: Tensor | Dataset, *, batch_size: int = 1000, as_numpy: bool = False
-) -> Tensor | np.ndarray:
-    """:func:`reduce` for a downstream model: the codes as features, a numpy array with ``as_numpy``.
-
-    >>> import aezoo, torch
-    >>> extract_features(aezoo.create("linear"), torch.rand(4, 1, 28, 28), as_numpy=True).shape
-    (4, 2)
-    """
-    codes = reduce(model, data, batch_size=batch_size)
-    return codes.detach().float().cpu().numpy() if as_numpy else codes
-
-
-# ----------------------------------------------------------------------------- anomaly detection
+# ----------------------------------------------------------------------------- scores
 def _mse(recon: Tensor, x: Tensor) -> Tensor:
     return (recon.float() - x.float()).square().flatten(1).mean(1)
 
@@ -159,9 +72,9 @@ def reconstruction_errors(
     torch.Size([5])
     """
     fn = _score_fn(score)
-    inputs = _inputs(model, data)
-    with _eval_mode(model):
-        return _batched(lambda b: fn(model(b).reconstruction, b), inputs, batch_size, "score")
+    inputs = model_space(model, data)
+    with eval_mode(model):
+        return batched(lambda b: fn(model(b).reconstruction, b), inputs, batch_size, "score")
 
 
 #: Per-feature errors from (reconstruction, input), whose per-sample mean/sum is the score.
@@ -185,16 +98,17 @@ def error_maps(model: Autoencoder, data: Tensor | Dataset, *, score: str = "mse"
     """
     _score_fn(score)
     fn = _ERROR_MAPS[score]
-    inputs = _inputs(model, data)
-    with _eval_mode(model):
-        return _batched(lambda b: fn(model(b).reconstruction, b), inputs, batch_size, "error map")
+    inputs = model_space(model, data)
+    with eval_mode(model):
+        return batched(lambda b: fn(model(b).reconstruction, b), inputs, batch_size, "error map")
 
 
 def roc_auc(scores: Tensor, labels: Tensor) -> float:
-    """Area under the ROC curve of ``scores`` for binary ``labels`` (1/True = positive).
+    """Area under the ROC curve of ``scores`` for binary ``labels`` (1/True = positive); ties count one half.
 
-    The Mann-Whitney statistic with average ranks, so ties count one half; the same value as
-    ``sklearn.metrics.roc_auc_score``.
+    ``sklearn.metrics.roc_auc_score`` computes it where scikit-learn is installed (the
+    ``aezoo[sklearn]`` extra), else the Mann-Whitney statistic with average ranks, the same value.
+    Infinite scores rank above (or below) every finite one; NaN scores are an error.
 
     >>> roc_auc(torch.tensor([0.1, 0.4, 0.4, 0.8]), torch.tensor([0, 0, 1, 1]))
     0.875
@@ -209,6 +123,23 @@ def roc_auc(scores: Tensor, labels: Tensor) -> float:
             f"ROC AUC needs both classes among the labels, got {n_pos} positive and {n_neg} negative; "
             "evaluate on data holding normal and anomalous samples"
         )
+    if s.isnan().any():
+        raise InputError(
+            f"{int(s.isnan().sum())} of the {s.numel()} scores are NaN, which rank nowhere: the model's "
+            "reconstructions are not finite (NaN weights or inputs)"
+        )
+    try:
+        from sklearn.metrics import roc_auc_score  # the optional extra; `import aezoo` never imports it
+    except ImportError:
+        return _rank_auc(s, y)
+    if not s.isfinite().all():  # scikit-learn refuses infinities; the area depends on the order only
+        s = torch.unique(s, return_inverse=True)[1].double()
+    return float(roc_auc_score(y.numpy(), s.numpy()))
+
+
+def _rank_auc(s: Tensor, y: Tensor) -> float:
+    """The Mann-Whitney U statistic of scores ``s`` for boolean labels ``y``, over both classes' sizes."""
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
     _, inverse, counts = torch.unique(s, sorted=True, return_inverse=True, return_counts=True)
     ends = counts.cumsum(0).double()  # 1-based rank of each value's last occurrence
     ranks = (ends - (counts.double() - 1) / 2)[inverse]  # average rank of tied values
@@ -254,7 +185,7 @@ class AnomalyDetector:
         rule: tuple[str, float] | None = None,
     ) -> None:
         _score_fn(score)
-        _check_batch_size(batch_size)
+        check_batch_size(batch_size)
         self.model = model
         self.threshold = None if threshold is None else float(threshold)  # None: not calibrated yet
         self.quantile = None if quantile is None else float(quantile)
@@ -451,15 +382,13 @@ class AnomalyDetector:
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
-        """The detector as JSON-ready data (what :meth:`save` writes)."""
-        from .._version import __version__
-
+        """The detector as JSON-ready data (what :meth:`save` writes; the format is :mod:`aezoo.io.detector`'s)."""
         threshold = self._threshold("save")
         calib = self._calibration("save")
         return {
             "aezoo_version": __version__,
-            "format": _DETECTOR_FORMAT,
-            "kind": _DETECTOR_KIND,
+            "format": DETECTOR_FORMAT,
+            "kind": DETECTOR_KIND,
             "model": self.model_ref,
             "architecture": self.model.architecture,
             "n_calibration": self.n_calibration,
@@ -479,8 +408,6 @@ class AnomalyDetector:
         The model must be the one saved in that directory. Elsewhere the weights are not copied:
         the model is found again through ``model_ref``.
         """
-        from ..io.serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, sha256_file
-
         path = Path(path)
         data = self.to_dict()
         if path.is_dir():
@@ -489,14 +416,11 @@ class AnomalyDetector:
                     f"{path} is a directory but not a model directory (no {CONFIG_NAME}); give a .json file "
                     "path or the directory the model was saved in"
                 )
-            _check_same_weights(self.model, path / WEIGHTS_NAME)
-            data["model"] = _SAME_FOLDER
+            check_same_weights(self.model.state_dict(), path)
+            data["model"] = SAME_FOLDER
             data["model_sha256"] = sha256_file(path / WEIGHTS_NAME)
             path = path / DETECTOR_NAME
-        with atomic_write(path, "w") as f:
-            f.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        path.chmod(0o644)
-        return path
+        return write_detector(path, data)
 
     @classmethod
     def load(cls, path: str | Path, model: Autoencoder | None = None, *, device: str | None = None) -> AnomalyDetector:
@@ -508,31 +432,12 @@ class AnomalyDetector:
 
         >>> detector = AnomalyDetector.load("runs/conv")  # doctest: +SKIP
         """
-        text = str(path)
-        hub_ref = text if text.startswith(HF_HUB_PREFIX) else None
-        if hub_ref is not None:
-            from ..hub.transport import pull
-
-            folder = pull(text[len(HF_HUB_PREFIX) :])
-            path = folder / DETECTOR_NAME
-            if not path.is_file():
-                raise InputError(
-                    f"{text} holds no {DETECTOR_NAME}; fit a detector on the model, save it into the model's "
-                    "directory (detector.save(DIR) or `aezoo detect ... --save-to-model`) and publish again"
-                )
-        path = Path(path)
-        if path.is_dir():
-            if not (path / DETECTOR_NAME).is_file():
-                raise InputError(
-                    f"{path} holds no {DETECTOR_NAME}; fit one with `aezoo detect {path} --dataset NORMAL "
-                    "--save-to-model` or AnomalyDetector.fit(...).save(directory)"
-                )
-            path = path / DETECTOR_NAME
-        data = _read_detector(path)
+        path, hub_ref = _detector_file(path)
+        data = read_detector(path, scores=SCORES)
         ref = data.get("model")
-        if ref == _SAME_FOLDER:
-            model = model if model is not None else _load_model(hub_ref or str(path.parent), device)
-            _check_model_sha256(path, data)
+        if ref == SAME_FOLDER:
+            model = model if model is not None else load(hub_ref or str(path.parent), device=device)
+            check_model_sha256(path, data)
             ref = hub_ref or str(path.parent.resolve())
         elif model is None:
             if not ref:
@@ -540,9 +445,8 @@ class AnomalyDetector:
                     f"{path} names no model (it was fitted without model_ref); pass the model: "
                     "AnomalyDetector.load(path, model)"
                 )
-            model = _load_model(str(ref), device)
-        rule = data.get("rule") or {"quantile": data["quantile"]}
-        ((rule_name, rule_value),) = rule.items()
+            model = load(str(ref), device=device)
+        ((rule_name, rule_value),) = (data.get("rule") or {"quantile": data["quantile"]}).items()
         calib = data.get("calibration_scores")
         return cls(
             model,
@@ -556,10 +460,26 @@ class AnomalyDetector:
         )
 
 
-#: The file a detector is stored in inside its model's directory.
-DETECTOR_NAME = "detector.json"
-_SAME_FOLDER = "."  # detector.json's "model" when the model is the one in the same directory
-_MAX_KEPT_SCORES = 10_000  # calibration scores stored in the JSON (order statistics beyond that)
+def _detector_file(path: str | Path) -> tuple[Path, str | None]:
+    """The detector file that ``path`` (a file, a model directory or ``hf-hub:`` ref) names, and the ref."""
+    text = str(path)
+    hub_ref = text if text.startswith(HF_HUB_PREFIX) else None
+    if hub_ref is not None:
+        path = pull(text[len(HF_HUB_PREFIX) :]) / DETECTOR_NAME
+        if not path.is_file():
+            raise InputError(
+                f"{text} holds no {DETECTOR_NAME}; fit a detector on the model, save it into the model's "
+                "directory (detector.save(DIR) or `aezoo detect ... --save-to-model`) and publish again"
+            )
+    path = Path(path)
+    if path.is_dir():
+        if not (path / DETECTOR_NAME).is_file():
+            raise InputError(
+                f"{path} holds no {DETECTOR_NAME}; fit one with `aezoo detect {path} --dataset NORMAL "
+                "--save-to-model` or AnomalyDetector.fit(...).save(directory)"
+            )
+        path = path / DETECTOR_NAME
+    return path, hub_ref
 
 
 def _kept_scores(calib: Tensor) -> Tensor:
@@ -577,95 +497,15 @@ def _order_statistic(calib: Tensor, n: int, k: int) -> float:
     return float(calib[round((k - 1) / max(n - 1, 1) * (calib.numel() - 1))])
 
 
-def _read_detector(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise InputError(f"detector file {str(path)!r} does not exist; write one with detector.save()")
-    data = read_json(
-        path, error=ConfigError, fix="give a detector file written by detector.save() or aezoo detect --out"
-    )
-    if not isinstance(data, Mapping) or data.get("kind") != _DETECTOR_KIND:
-        raise ConfigError(f'{path} is not an aezoo anomaly detector (no "kind": {_DETECTOR_KIND!r})')
-    if data.get("format") not in _READABLE_FORMATS:
-        raise ConfigError(
-            f"{path} has detector format {data.get('format')!r}; this aezoo reads formats "
-            f"{', '.join(map(str, _READABLE_FORMATS))}. Upgrade aezoo or calibrate the detector again"
-        )
-    ref = data.get("model")
-    if ref is not None and not isinstance(ref, str):
-        raise ConfigError(f'{path}: "model" must be a model reference (a string), got {ref!r}')
-    _detector_fields(data, path)
-    return dict(data)
-
-
-def _detector_fields(data: Mapping[str, Any], path: Path) -> dict[str, Any]:
-    """Threshold, quantile, score and calibration size of a detector file, each checked."""
-
-    def number(key: str, ok: Callable[[float], bool], what: str, default: Any = None) -> Any:
-        value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
-            missing = "is missing" if key not in data else f"is {value!r}"
-            raise ConfigError(
-                f'{path}: "{key}" {missing}, it must be {what}; the file is damaged, calibrate the detector '
-                "again (AnomalyDetector.fit(...).save(path) or aezoo detect --out)"
-            )
-        return value
-
-    score = data.get("score")
-    if not isinstance(score, str):
-        raise ConfigError(f'{path}: "score" must be one of {", ".join(SCORES)}, got {score!r}')
-    _score_fn(score)
-    return {
-        "threshold": number("threshold", math.isfinite, "a finite number"),
-        "quantile": number("quantile", lambda q: 0 < q < 1, "a number strictly between 0 and 1"),
-        "score": score,
-        "n_calibration": number("n_calibration", lambda n: n >= 0 and n == int(n), "a count >= 0", 0),
-    }
-
-
-def _load_model(ref: str, device: str | None) -> Autoencoder:
-    return load(ref, device=device)
-
-
-def _check_model_sha256(path: Path, data: Mapping[str, Any]) -> None:
-    """A detector stored with its model must sit beside the weights it was calibrated on."""
-    from ..io.serialization import WEIGHTS_NAME, sha256_file
-
-    want = data.get("model_sha256")
-    weights = path.parent / WEIGHTS_NAME
-    if want and weights.is_file() and sha256_file(weights) != want:
-        raise InputError(
-            f"{path} was calibrated on other weights than {weights} (sha256 differs): the model was retrained "
-            "or replaced. Calibrate the detector again on this model (`aezoo detect ... --save-to-model`)"
-        )
-
-
-def _check_same_weights(model: Autoencoder, weights: Path) -> None:
-    from safetensors.torch import load_file
-
-    saved = load_file(weights) if weights.is_file() else {}
-    mine = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    if saved.keys() != mine.keys() or any(not torch.equal(saved[k], mine[k]) for k in mine):
-        raise InputError(
-            f"the detector's model is not the one saved in {weights.parent}; save it there first "
-            "(model.save_pretrained(directory)) or save the detector to a .json file"
-        )
-
-
 def _score_fn(name: str) -> Callable[[Tensor, Tensor], Tensor]:
     if name not in SCORES:
-        from ..core.errors import unknown_name
-
         raise unknown_name("anomaly score", name, SCORES)
     return SCORES[name]
 
 
 def _threshold_rule(quantile: float | None, target_fpr: float | None, contamination: float | None) -> tuple[str, float]:
     """The one threshold rule given, checked: ``("quantile" | "target_fpr" | "contamination", value)``."""
-    given = {
-        k: v
-        for k, v in (("quantile", quantile), ("target_fpr", target_fpr), ("contamination", contamination))
-        if v is not None
-    }
+    given = {k: v for k, v in zip(THRESHOLD_RULES, (quantile, target_fpr, contamination), strict=True) if v is not None}
     if len(given) > 1:
         listed = " and ".join(f"{k}={v!r}" for k, v in given.items())
         raise InputError(f"give one of quantile, target_fpr or contamination, not {listed} (quantile = 1 - the others)")
@@ -680,80 +520,3 @@ def _threshold_rule(quantile: float | None, target_fpr: float | None, contaminat
     if not 0.0 < value < 1.0:
         raise InputError(f"{name}={value!r} must lie strictly between 0 and 1 (e.g. quantile=0.99, target_fpr=0.01)")
     return name, float(value)
-
-
-# ----------------------------------------------------------------------------- denoising
-def add_noise(
-    x: Tensor, kind: str = "masking", level: float = 0.25, *, generator: torch.Generator | None = None
-) -> Tensor:
-    """Corrupt ``x``: ``"masking"`` zeroes each value with probability ``level``;
-    ``"gaussian"`` adds noise of standard deviation ``level`` (Vincent et al. 2010).
-
-    >>> add_noise(torch.ones(2, 4), "masking", 0.0).tolist()
-    [[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
-    """
-    if kind not in NOISE_KINDS:
-        from ..core.errors import unknown_name
-
-        raise unknown_name("noise kind", kind, NOISE_KINDS)
-    if not math.isfinite(level) or level < 0 or (kind == "masking" and level > 1):
-        limit = "between 0 and 1" if kind == "masking" else "a finite number >= 0"
-        raise InputError(f"{kind} noise level must be {limit}, got {level!r}")
-    return noise.corrupt(x, kind, level, generator)
-
-
-def denoise(model: Autoencoder, x: Tensor | Dataset, *, batch_size: int = 1000) -> Tensor:
-    """The model's reconstruction of (noisy) inputs ``x``: the denoised version.
-
-    Any model can be asked; a trained denoiser (``capabilities.corrupt``, e.g. ``denoising``)
-    has learnt to do it. Make the noise with the model's own ``model.corrupt(x)`` or with
-    :func:`add_noise`.
-
-    >>> import aezoo, torch
-    >>> model = aezoo.create("denoising")
-    >>> clean = torch.rand(4, 1, 28, 28)
-    >>> denoise(model, model.corrupt(clean)).shape
-    torch.Size([4, 1, 28, 28])
-    """
-    inputs = _inputs(model, x)
-    with _eval_mode(model):
-        return _batched(lambda b: model(b).reconstruction, inputs, batch_size, "denoise")
-
-
-# ----------------------------------------------------------------------------- generation
-def generative_architectures() -> list[str]:
-    """The registered architectures that can generate (their ``capabilities.sample`` is true).
-
-    >>> "vae" in generative_architectures()
-    True
-    """
-    from ..registry.architectures import get_architecture, list_models
-
-    names = []
-    for name in list_models():
-        with contextlib.suppress(AezooError):
-            if get_architecture(name).capabilities.sample:
-                names.append(name)
-    return names
-
-
-def generate(model: Autoencoder, n: int, *, seed: int | None = None) -> Tensor:
-    """``n`` new inputs ``(n, *input_shape)`` drawn from a generative model (``capabilities.sample``).
-
-    ``seed`` makes the draw repeatable without touching the global random state.
-
-    >>> import aezoo
-    >>> generate(aezoo.create("vae"), 4, seed=0).shape
-    torch.Size([4, 1, 28, 28])
-    """
-    if not type(model).capabilities.sample:
-        raise InputError(
-            f"{type(model).__name__} ({model.architecture!r}) cannot generate: it has no sample(n) method "
-            "(its capabilities.sample is False). "
-            f"Models that can: {', '.join(map(repr, generative_architectures())) or 'none registered'}"
-        )
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise InputError(f"n must be a positive integer, got {n!r}")
-    gen = seeding.generator(seed, model.device) if seed is not None else None
-    with _eval_mode(model):
-        return cast(Any, model).sample(n, generator=gen)

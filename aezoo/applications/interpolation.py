@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from ..core.errors import InputError, unknown_name
+from ._batches import eval_mode
 
 if TYPE_CHECKING:
     from ..models.base import Autoencoder
@@ -57,12 +58,6 @@ def _decode_path(model: Autoencoder, codes: Tensor) -> Tensor:
     return model.decode(codes.reshape(n * steps, -1)).view(n, steps, *model.input_shape)
 
 
-def _eval(model: Autoencoder) -> tuple[bool, torch.no_grad]:
-    was_training = model.training
-    model.eval()
-    return was_training, torch.no_grad()
-
-
 def interpolate(model: Autoencoder, a: Tensor, b: Tensor, *, steps: int = 10, method: str = "linear") -> Tensor:
     """Decode the code-space path from input ``a`` to input ``b``: ``(N, steps, *input_shape)``.
 
@@ -82,13 +77,9 @@ def interpolate(model: Autoencoder, a: Tensor, b: Tensor, *, steps: int = 10, me
         )
     if len(a) == 0:
         raise InputError("a and b are empty; give at least one pair of inputs")
-    was_training, no_grad = _eval(model)
-    try:
-        with no_grad:
-            z0, z1 = model.encode(a.to(model.device)), model.encode(b.to(model.device))
-            return _decode_path(model, interpolate_codes(z0, z1, steps, method))
-    finally:
-        model.train(was_training)
+    with eval_mode(model):
+        z0, z1 = model.encode(a.to(model.device)), model.encode(b.to(model.device))
+        return _decode_path(model, interpolate_codes(z0, z1, steps, method))
 
 
 def prior_interpolation(
@@ -113,13 +104,9 @@ def prior_interpolation(
         raise InputError(f"n must be a positive integer, got {n!r}")
     generator = torch.Generator(device=model.device)
     generator.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
-    was_training, no_grad = _eval(model)
-    try:
-        with no_grad:
-            z = sample_prior(2 * n, generator)
-            return _decode_path(model, interpolate_codes(z[:n], z[n:], steps, method))
-    finally:
-        model.train(was_training)
+    with eval_mode(model):
+        z = sample_prior(2 * n, generator)
+        return _decode_path(model, interpolate_codes(z[:n], z[n:], steps, method))
 
 
 def interpolation_grid(

@@ -22,7 +22,7 @@ import torch
 
 from ..core.errors import InputError, MissingDependencyError
 from ..core.seeding import seeded
-from ..data.datasets import DeviceDataset
+from ..data import DeviceDataset
 
 try:
     from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OutlierMixin, TransformerMixin

@@ -1,4 +1,8 @@
-"""Options shared by several commands."""
+"""Options and arguments shared by several commands, each written once.
+
+The factories (``out_option(help)``, ``split_option(help)``...) keep what every command shares
+(flags, type, default) and take what differs between them (mostly the help line).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,87 @@ import click
 from ..core.progress import set_enabled
 
 F = Callable[..., Any]
+Decorator = Callable[[F], F]
+
+QUIET_HELP = "No progress output (a bar on a terminal, periodic lines in logs)."
+
+
+def model_argument(f: F) -> F:
+    """``MODEL_OR_DIR``: a pretrained name, a model directory or ``hf-hub:ORG/NAME``."""
+    return click.argument("model", metavar="MODEL_OR_DIR")(f)
+
+
+def out_option(help: str, *, required: bool = True, folder: bool = False) -> Decorator:
+    """``--out``/``-o``: the file (``folder=True``: the folder) the command writes."""
+    kind = click.Path(file_okay=False) if folder else click.Path(dir_okay=False)
+    return click.option("--out", "-o", "out", type=kind, required=required, default=None, help=help)
+
+
+def split_option(help: str) -> Decorator:
+    """``--split``, the test split unless told otherwise."""
+    return click.option("--split", default="test", show_default=True, help=help)
+
+
+def batch_size_option(default: int) -> Decorator:
+    """``--batch-size``/``-b`` of a command that has a fixed default."""
+    return click.option("--batch-size", "-b", type=click.IntRange(min=1), default=default, show_default=True)
+
+
+def limit_option(help: str, default: int | None = None) -> Decorator:
+    """``--limit``: use the first N samples only (all of them when left out, unless ``default``)."""
+    return click.option(
+        "--limit", type=click.IntRange(min=1), default=default, show_default=default is not None, help=help
+    )
+
+
+def seed_option(help: str | None = None, default: int | None = 0) -> Decorator:
+    """``--seed``, shown with its default (unless that is None: unseeded)."""
+    return click.option("--seed", type=int, default=default, show_default=default is not None, help=help)
+
+
+def count_option(default: int, maximum: int, help: str) -> Decorator:
+    """``--n``: how many images, samples or paths a picture holds."""
+    return click.option(
+        "--n", "n", type=click.IntRange(min=1, max=maximum), default=default, show_default=True, help=help
+    )
+
+
+def json_option(help: str) -> Decorator:
+    """``--json``: print JSON instead of text (the value is ``as_json``)."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def nll_samples_option(help: str) -> Decorator:
+    """``--nll-samples``: importance samples of the NLL (0 skips it)."""
+    return click.option("--nll-samples", type=click.IntRange(min=0), default=0, show_default=True, help=help)
+
+
+def precision_option(f: F) -> F:
+    """``--precision`` of the training commands."""
+    return click.option(
+        "--precision",
+        type=click.Choice(["auto", "fp32", "bf16"]),
+        default="auto",
+        show_default=True,
+        help="auto: bf16 autocast on CUDA, fp32 elsewhere.",
+    )(f)
+
+
+def compile_option(help: str) -> Decorator:
+    """``--compile`` (the value is ``compile_``)."""
+    return click.option("--compile", "compile_", is_flag=True, help=help)
+
+
+def overwrite_option(f: F) -> F:
+    """``--overwrite`` of the commands that write a run into ``--out``."""
+    return click.option(
+        "--overwrite", is_flag=True, help="Replace the run that --out holds (its files are removed first)."
+    )(f)
+
+
+def quiet_flag(f: F) -> F:
+    """``--quiet``/``-q`` as a value (``quiet``) for commands that hand it to a trainer (see :func:`quiet_option`)."""
+    return click.option("--quiet", "-q", is_flag=True, help=QUIET_HELP)(f)
 
 
 def data_options(f: F) -> F:
@@ -92,5 +177,5 @@ def quiet_option(f: F) -> F:
         is_flag=True,
         expose_value=False,
         callback=_quiet,
-        help="No progress output (a bar on a terminal, periodic lines in logs).",
+        help=QUIET_HELP,
     )(f)

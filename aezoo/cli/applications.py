@@ -8,12 +8,24 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from ._common import data_options, device_option, quiet_option
+from ._common import (
+    batch_size_option,
+    count_option,
+    data_options,
+    device_option,
+    json_option,
+    limit_option,
+    model_argument,
+    out_option,
+    quiet_option,
+    seed_option,
+    split_option,
+)
 
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from aezoo.data.datasets import Dataset
+    from aezoo.data import Dataset
     from aezoo.models.base import Autoencoder
 
 CODE_SUFFIXES = (".npy", ".npz", ".pt", ".safetensors")
@@ -32,7 +44,7 @@ def _model(model: str, device: str) -> Autoencoder:
 
 
 def _data(dataset: str, split: str, data_dir: str | None, device: str, limit: int | None = None) -> Dataset:
-    from aezoo.data.datasets import load_dataset
+    from aezoo.data import load_dataset
 
     ds = load_dataset(dataset, split, root=data_dir, device=device)
     return ds.subset(limit) if limit is not None else ds
@@ -52,19 +64,15 @@ def _echo_metrics(metrics: dict[str, Any], as_json: bool) -> None:
 
 # ----------------------------------------------------------------------------- encode
 @click.command("encode")
-@click.argument("model", metavar="MODEL_OR_DIR")
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Codes file: .npy (labels beside it in NAME.labels.npy), .npz, .pt or .safetensors "
-    "(keys 'features' and 'labels', readable as --dataset).",
+@model_argument
+@out_option(
+    "Codes file: .npy (labels beside it in NAME.labels.npy), .npz, .pt or .safetensors "
+    "(keys 'features' and 'labels', readable as --dataset)."
 )
 @data_options
-@click.option("--split", default="test", show_default=True, help="Which split to encode.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Encode the first N samples only.")
-@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1000, show_default=True)
+@split_option("Which split to encode.")
+@limit_option("Encode the first N samples only.")
+@batch_size_option(1000)
 @device_option
 @quiet_option
 def encode_cmd(
@@ -83,7 +91,7 @@ def encode_cmd(
     aezoo encode runs/conv --dataset mnist --out codes.npz
     aezoo train mlp --dataset codes.npz ...     # the codes are a dataset again
     """
-    from aezoo.applications.anomaly import reduce
+    from aezoo.applications.features import reduce
     from aezoo.core.errors import InputError
 
     suffix = Path(out).suffix.lower()
@@ -132,7 +140,7 @@ def _write_codes(out: Path, codes: Tensor, labels: Tensor | None) -> list[Path]:
 
 # ----------------------------------------------------------------------------- detect
 @click.command("detect")
-@click.argument("model", metavar="MODEL_OR_DIR")
+@model_argument
 @data_options
 @click.option(
     "--calibrate-dataset",
@@ -143,8 +151,8 @@ def _write_codes(out: Path, codes: Tensor, labels: Tensor | None) -> list[Path]:
 @click.option(
     "--calibrate-limit", type=click.IntRange(min=1), default=None, help="Calibrate on the first N normal samples."
 )
-@click.option("--split", default="test", show_default=True, help="The split to detect anomalies in.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Score the first N samples of --split only.")
+@split_option("The split to detect anomalies in.")
+@limit_option("Score the first N samples of --split only.")
 @click.option(
     "--quantile",
     type=float,
@@ -191,11 +199,11 @@ def _write_codes(out: Path, codes: Tensor, labels: Tensor | None) -> list[Path]:
     default=None,
     help="CSV with one row per sample: score, normalized score, p-value, flagged (and label).",
 )
-@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--out", "-o", type=click.Path(dir_okay=False), default=None, help="Save the detector as JSON.")
+@batch_size_option(1000)
+@out_option("Save the detector as JSON.", required=False)
 @device_option
 @quiet_option
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
+@json_option("Print the report as JSON instead of a table.")
 def detect_cmd(
     model: str,
     dataset: str,
@@ -334,10 +342,10 @@ def _labels(ds: Dataset, where: str) -> Tensor:
 
 # ----------------------------------------------------------------------------- denoise
 @click.command("denoise")
-@click.argument("model", metavar="MODEL_OR_DIR")
-@click.option("--out", "-o", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
+@model_argument
+@out_option("PNG file to write.")
 @data_options
-@click.option("--split", default="test", show_default=True, help="Which split to take the inputs from.")
+@split_option("Which split to take the inputs from.")
 @click.option(
     "--noise",
     type=click.Choice(["auto", "masking", "gaussian"]),
@@ -346,9 +354,9 @@ def _labels(ds: Dataset, where: str) -> Tensor:
     help="auto: the model's own corrupt(x) when it has one (a trained denoiser), else masking at --level.",
 )
 @click.option("--level", type=float, default=0.25, show_default=True, help="Masked fraction, or Gaussian std.")
-@click.option("--n", "n", type=click.IntRange(min=1, max=256), default=8, show_default=True, help="Images in the grid.")
-@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True, help="Samples for the PSNR.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
+@count_option(8, 256, "Images in the grid.")
+@limit_option("Samples for the PSNR.", default=1000)
+@seed_option("Seed of the noise.")
 @device_option
 @quiet_option
 def denoise_cmd(
@@ -371,7 +379,7 @@ def denoise_cmd(
     aezoo denoise runs/denoising --dataset mnist --out denoised.png
     aezoo denoise runs/conv --noise gaussian --level 0.3 --out denoised.png
     """
-    from aezoo.applications.anomaly import add_noise, denoise, psnr
+    from aezoo.applications.denoising import add_noise, denoise, psnr
     from aezoo.core.seeding import generator
     from aezoo.evaluation import plots
     from aezoo.evaluation.metrics import format_table, model_inputs
@@ -402,10 +410,10 @@ def denoise_cmd(
 
 # ----------------------------------------------------------------------------- generate
 @click.command("generate")
-@click.argument("model", metavar="MODEL_OR_DIR")
-@click.option("--out", "-o", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
-@click.option("--n", "n", type=click.IntRange(min=1, max=1024), default=64, show_default=True, help="How many samples.")
-@click.option("--seed", type=int, default=None, help="Seed for a repeatable draw.")
+@model_argument
+@out_option("PNG file to write.")
+@count_option(64, 1024, "How many samples.")
+@seed_option("Seed for a repeatable draw.", default=None)
 @device_option
 @quiet_option
 def generate_cmd(model: str, out: str, n: int, seed: int | None, device: str) -> None:
@@ -414,7 +422,7 @@ def generate_cmd(model: str, out: str, n: int, seed: int | None, device: str) ->
     \b
     aezoo generate runs/vae --n 64 --seed 0 --out samples.png
     """
-    from aezoo.applications.anomaly import generate
+    from aezoo.applications.generation import generate
     from aezoo.evaluation import plots
 
     net = _model(model, device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import data_options, invocation
+from ._common import data_options, invocation, nll_samples_option
 
 
 @click.command("bundle")
@@ -12,13 +12,7 @@ from ._common import data_options, invocation
 @click.option("--name", required=True, help="The model's published name, e.g. conv-mnist (repo aezoo/NAME by default).")
 @data_options
 @click.option("--repo", default=None, help="Hub repository for the card's load instructions [default: aezoo/NAME].")
-@click.option(
-    "--nll-samples",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Importance samples for the NLL of models that estimate one (e.g. vae).",
-)
+@nll_samples_option("Importance samples for the NLL of models that estimate one (e.g. vae).")
 @click.option(
     "--reproduce",
     "reproduce",

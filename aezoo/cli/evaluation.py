@@ -8,7 +8,19 @@ from typing import Any
 
 import click
 
-from ._common import data_options, device_option, quiet_option
+from ._common import (
+    batch_size_option,
+    count_option,
+    data_options,
+    device_option,
+    json_option,
+    limit_option,
+    model_argument,
+    nll_samples_option,
+    out_option,
+    quiet_option,
+    split_option,
+)
 
 
 def _device(name: str) -> str:
@@ -18,7 +30,7 @@ def _device(name: str) -> str:
 
 
 def _load(model: str, dataset: str, split: str, data_dir: str | None, device: str) -> tuple[Any, Any]:
-    from aezoo.data import datasets
+    import aezoo.data as datasets
     from aezoo.loading import load
 
     net = load(model, device=device)
@@ -27,23 +39,19 @@ def _load(model: str, dataset: str, split: str, data_dir: str | None, device: st
 
 
 @click.command("eval")
-@click.argument("model", metavar="MODEL_OR_DIR")
+@model_argument
 @data_options
-@click.option("--split", default="test", show_default=True, help="Which split to evaluate on.")
-@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option(
-    "--nll-samples",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Importance samples for the NLL of models that estimate one (e.g. vae); 0 skips it. Costs N x K decoder "
+@split_option("Which split to evaluate on.")
+@batch_size_option(1000)
+@nll_samples_option(
+    "Importance samples for the NLL of models that estimate one (e.g. vae); 0 skips it. Costs N x K decoder "
     "passes: 1000 on the 10,000 MNIST test images take about 1.5 min on 2 CPU cores; --limit or fewer samples "
-    "cost proportionally less.",
+    "cost proportionally less."
 )
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate on the first N samples only.")
+@limit_option("Evaluate on the first N samples only.")
 @device_option
 @quiet_option
-@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON instead of a table.")
+@json_option("Print the metrics as JSON instead of a table.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the metrics to this JSON file.")
 @click.option(
     "--probe",
@@ -80,7 +88,7 @@ def eval_cmd(
     net, ds = _load(model, dataset, split, data_dir, _device(device))
     metrics: dict[str, Any] = dict(evaluate(net, ds, batch_size=batch_size, nll_samples=nll_samples, limit=limit))
     if probe:
-        from aezoo.data.datasets import load_dataset
+        from aezoo.data import load_dataset
         from aezoo.evaluation.probe import linear_probe
 
         train = load_dataset(dataset, "train", root=data_dir, device=str(net.device))
@@ -95,11 +103,11 @@ def eval_cmd(
 
 
 @click.command("reconstruct")
-@click.argument("model", metavar="MODEL_OR_DIR")
-@click.option("--out", "-o", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
+@model_argument
+@out_option("PNG file to write.")
 @data_options
-@click.option("--split", default="test", show_default=True, help="Which split to take the images from.")
-@click.option("--n", "n", type=click.IntRange(min=1, max=256), default=16, show_default=True, help="How many images.")
+@split_option("Which split to take the images from.")
+@count_option(16, 256, "How many images.")
 @device_option
 @quiet_option
 def reconstruct_cmd(model: str, out: str, dataset: str, data_dir: str | None, split: str, n: int, device: str) -> None:

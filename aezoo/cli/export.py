@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import click
 
+from ._common import model_argument, out_option
+
 # aezoo.applications.export.FORMATS and PARTS, without importing torch for --help
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
 PARTS = ("encoder", "decoder", "full")
 
 
 @click.command("export")
-@click.argument("model", metavar="MODEL_OR_DIR")
+@model_argument
 @click.option(
     "--format", "fmt", type=click.Choice(list(FORMATS)), default="onnx", show_default=True, help="File format."
 )
@@ -21,13 +23,7 @@ PARTS = ("encoder", "decoder", "full")
     show_default=True,
     help="encoder: inputs -> codes; decoder: codes -> inputs; full: inputs -> reconstructions.",
 )
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help=f"File to write ({', '.join(f'{s} for {f}' for f, s in FORMATS.items())}).",
-)
+@out_option(f"File to write ({', '.join(f'{s} for {f}' for f, s in FORMATS.items())}).")
 @click.option("--opset", type=click.IntRange(min=7), default=None, help="ONNX opset (default: the exporter's).")
 @click.option("--no-verify", is_flag=True, help="Skip running the file and comparing it with PyTorch.")
 def export_cmd(model: str, fmt: str, part: str, out: str, opset: int | None, no_verify: bool) -> None:

@@ -25,10 +25,10 @@ def publish_cmd(
 
     Prints the commit hash and the pinned name to load it with.
     """
-    from ..hub.transport import publish
+    from ..hub.transport import parse_repo_spec
+    from ..loading.publish import publish
 
     commit = publish(model_or_dir, repo_id, private=private, branch=branch, token=token, commit_message=message)
-    from ..hub.transport import parse_repo_spec
 
     repo = repo_id or _default_repo(model_or_dir)
     parse_repo_spec(repo)
@@ -95,5 +95,15 @@ def release_cmd(
     Bundles whose pinned commit already holds them are left alone, so re-running changes nothing.
     """
     from ..hub.release import release
+    from ..loading.publish import distribution_of
 
-    release(weights_dir, manifest, org=org, package=package, names=list(names) or None, token=token, echo=click.echo)
+    release(
+        weights_dir,
+        manifest,
+        org=org,
+        package=package,
+        names=list(names) or None,
+        token=token,
+        echo=click.echo,
+        distribution=distribution_of,
+    )

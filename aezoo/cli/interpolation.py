@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import data_options, device_option
+from ._common import count_option, data_options, device_option, model_argument, out_option, seed_option, split_option
 
 METHODS = ("linear", "slerp")  # aezoo.applications.interpolation.METHODS, without importing torch for --help
 
@@ -20,10 +20,10 @@ def _pair(value: str) -> tuple[int, int]:
 
 
 @click.command("interpolate")
-@click.argument("model", metavar="MODEL_OR_DIR")
-@click.option("--out", "-o", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
+@model_argument
+@out_option("PNG file to write.")
 @data_options
-@click.option("--split", default="test", show_default=True, help="Which split to take the inputs from.")
+@split_option("Which split to take the inputs from.")
 @click.option(
     "--pair",
     "pairs",
@@ -34,8 +34,8 @@ def _pair(value: str) -> tuple[int, int]:
 @click.option("--steps", type=click.IntRange(2, 64), default=8, show_default=True, help="Decoded codes per path.")
 @click.option("--method", type=click.Choice(METHODS), default=None, help="[default: linear; slerp with --prior]")
 @click.option("--prior", is_flag=True, help="Walk between draws from the model's prior (vae, aae) instead.")
-@click.option("--n", "n", type=click.IntRange(1, 64), default=4, show_default=True, help="Paths drawn with --prior.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the prior draws.")
+@count_option(4, 64, "Paths drawn with --prior.")
+@seed_option("Seed of the prior draws.")
 @device_option
 def interpolate_cmd(
     model: str,
@@ -60,7 +60,7 @@ def interpolate_cmd(
     """
     from aezoo.applications.interpolation import interpolate, interpolation_grid, prior_interpolation
     from aezoo.core.errors import InputError
-    from aezoo.data.datasets import load_dataset
+    from aezoo.data import load_dataset
     from aezoo.evaluation.metrics import model_inputs
     from aezoo.loading import load
     from aezoo.training.distributed import resolve_device

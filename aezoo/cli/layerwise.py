@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import click
 
-from ._common import data_options, device_option, invocation, parse_sets
+from ._common import (
+    batch_size_option,
+    compile_option,
+    data_options,
+    device_option,
+    invocation,
+    limit_option,
+    out_option,
+    overwrite_option,
+    parse_sets,
+    precision_option,
+    quiet_flag,
+    seed_option,
+)
 
 
 def _ints(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -67,7 +80,7 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str | tupl
     show_default=True,
     help="Unrolled decoder from the stage decoders or from the encoder weights transposed.",
 )
-@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=256, show_default=True)
+@batch_size_option(256)
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate of the stages.")
 @click.option("--finetune-lr", type=float, default=3e-3, show_default=True, help="Peak learning rate of fine-tuning.")
 @click.option(
@@ -78,20 +91,14 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str | tupl
     help="Any other training setting of the fine-tuning (repeatable), e.g. --finetune-set shift=1 (images moved "
     "by up to one pixel, the deep-mnist recipe) or --finetune-set schedule=cosine.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option()
 @device_option
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "bf16", "fp32"]),
-    default="auto",
-    show_default=True,
-    help="auto: bf16 autocast on CUDA, fp32 elsewhere.",
-)
-@click.option("--compile", "compile_", is_flag=True, help="torch.compile the stages and the fine-tuned model.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Train on the first N samples only.")
-@click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Model directory to write.")
-@click.option("--overwrite", is_flag=True, help="Replace the run that --out holds (its files are removed first).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output (a bar on a terminal, periodic lines in logs).")
+@precision_option
+@compile_option("torch.compile the stages and the fine-tuned model.")
+@limit_option("Train on the first N samples only.")
+@out_option("Model directory to write.", folder=True)
+@overwrite_option
+@quiet_flag
 def pretrain_cmd(
     dims: tuple[int, ...],
     dataset: str,
@@ -124,7 +131,7 @@ def pretrain_cmd(
     aezoo pretrain --dims 784,256,32 --kind denoising --noise 0.3 --limit 5000 --out runs/sdae
     """
     from aezoo.core.errors import DataError
-    from aezoo.data.datasets import StreamedDataset, load_dataset
+    from aezoo.data import DeviceDataset, load_dataset
     from aezoo.data.streaming import BUDGET_ENV
     from aezoo.training.layerwise import LayerwiseConfig, LayerwisePretrainer
 
@@ -151,7 +158,7 @@ def pretrain_cmd(
         config, progress=not quiet, recipe={"command": invocation(click.get_current_context())}
     )
     train = load_dataset(dataset, "train", root=data_dir, device=engine.device)
-    if isinstance(train, StreamedDataset):  # the engine holds the split in memory, as each stage's codes feed the next
+    if not isinstance(train, DeviceDataset):  # streamed; the engine holds the split: codes feed the next stage
         raise DataError(
             f"{train.name!r} is larger than the memory budget, and layer-wise pretraining holds the whole training "
             f"split in memory; raise ${BUDGET_ENV} (e.g. {BUDGET_ENV}=32G) if it fits there"

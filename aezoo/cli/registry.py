@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from .. import registry
+from ._common import json_option
 
 
 @click.command("list")
@@ -15,7 +16,7 @@ from .. import registry
 @click.option(
     "--pretrained", is_flag=True, help="List pretrained models (with their metrics) instead of architectures."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option("Print JSON instead of a table.")
 def list_cmd(pattern: str | None, pretrained: bool, as_json: bool) -> None:
     """List architectures, or pretrained models, whose name matches PATTERN (fnmatch, e.g. 'conv*')."""
 
@@ -63,7 +64,7 @@ def list_cmd(pattern: str | None, pretrained: bool, as_json: bool) -> None:
 
 @click.command("info")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@json_option("Print JSON instead of text.")
 def info_cmd(name: str, as_json: bool) -> None:
     """Show the architecture, config, size and weights source of NAME."""
 
@@ -93,7 +94,7 @@ def info_cmd(name: str, as_json: bool) -> None:
 
 
 @click.command("plugins")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option("Print JSON instead of a table.")
 def plugins_cmd(as_json: bool) -> None:
     """Every entry point of the aezoo.architectures group: distribution, version, status, error."""
     import warnings

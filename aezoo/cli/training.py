@@ -7,7 +7,19 @@ from typing import Any
 
 import click
 
-from ._common import data_options, device_option, invocation, parse_sets, set_option
+from ._common import (
+    compile_option,
+    data_options,
+    device_option,
+    invocation,
+    out_option,
+    overwrite_option,
+    parse_sets,
+    precision_option,
+    quiet_flag,
+    seed_option,
+    set_option,
+)
 
 
 def _labels(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
@@ -23,14 +35,7 @@ def _labels(ctx: click.Context, param: click.Parameter, value: str | None) -> li
 @click.argument("arch")
 @data_options
 @click.option("--epochs", "-e", type=int, default=10, show_default=True, help="Passes over the training data.")
-@click.option(
-    "--out",
-    "-o",
-    "out",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Directory for the model, history, loss curve and checkpoints.",
-)
+@out_option("Directory for the model, history, loss curve and checkpoints.", folder=True)
 @set_option
 @click.option(
     "--batch-size",
@@ -54,16 +59,10 @@ def _labels(ctx: click.Context, param: click.Parameter, value: str | None) -> li
     default=None,
     help="Fraction of steps with a linear LR warm-up [default: 0, which onecycle reads as 0.3].",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the initial weights and the data order.")
+@seed_option("Seeds the initial weights and the data order.")
 @device_option
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "bf16"]),
-    default="auto",
-    show_default=True,
-    help="auto: bf16 autocast on CUDA, fp32 elsewhere.",
-)
-@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model's loss.")
+@precision_option
+@compile_option("torch.compile the model's loss.")
 @click.option(
     "--patience", type=int, default=None, help="Early stopping: epochs without a better val loss [default: off]."
 )
@@ -77,7 +76,7 @@ def _labels(ctx: click.Context, param: click.Parameter, value: str | None) -> li
     help="Augment: move each training image by a random offset of up to N pixels [default: 0, off].",
 )
 @click.option("--resume", is_flag=True, help="Continue the run checkpointed in --out.")
-@click.option("--overwrite", is_flag=True, help="Replace the run that --out holds (its files are removed first).")
+@overwrite_option
 @click.option("--limit", type=int, default=None, help="Train on the first N training samples only (smoke tests).")
 @click.option(
     "--stream/--no-stream",
@@ -92,7 +91,7 @@ def _labels(ctx: click.Context, param: click.Parameter, value: str | None) -> li
     default=None,
     help="Leave these labels out, e.g. --exclude-classes 0 (normal data for `aezoo detect --anomalous-class 0`).",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress output (a bar on a terminal, periodic lines in logs).")
+@quiet_flag
 @click.pass_context
 def train_cmd(
     ctx: click.Context,
@@ -126,7 +125,7 @@ def train_cmd(
 
     from ..core.errors import ConfigError
     from ..core.seeding import seeded
-    from ..data.datasets import load_dataset
+    from ..data import load_dataset
     from ..loading import create
     from ..training import TrainConfig, Trainer
     from ..training.distributed import local_rank, resolve_device

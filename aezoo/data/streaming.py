@@ -29,6 +29,7 @@ from torch import Tensor
 
 from ..core import settings
 from ..core.errors import DataError
+from .base import check_batch_request, count_batches, split_positions
 from .preprocessing import Preprocessing
 
 __all__ = ["BUDGET_ENV", "StreamedDataset", "TensorFile", "memory_budget"]
@@ -278,7 +279,7 @@ def _proc_kib(path: str, key: str) -> int | None:
 
 
 class StreamedDataset:
-    """A dataset read from a tensor file in shuffled chunks; the batch API of ``DeviceDataset``.
+    """A :class:`~aezoo.data.base.Dataset` read from a tensor file in shuffled chunks.
 
     ``batches`` yields float model inputs on ``device``: each batch is read as stored (uint8
     pixels stay bytes until then) and mapped through ``preprocessing`` there. ``rows`` selects
@@ -404,15 +405,12 @@ class StreamedDataset:
         drop_last: bool = False,
         start: int = 0,
     ) -> Iterator[Tensor]:
-        """Yield batches of model inputs; ``start`` skips the first batches (to resume mid-epoch).
+        """:meth:`Dataset.batches <aezoo.data.base.Dataset.batches>`, shuffled in two levels.
 
         Shuffled: the chunks come in random order and the samples of each buffer are permuted
         together; every draw of the epoch comes from ``generator`` whatever ``start`` is.
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise DataError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if start < 0:
-            raise DataError(f"start must be a batch number >= 0, got {start!r}")
+        check_batch_request(batch_size, start)
         n = len(self)
         stop = n - n % batch_size if drop_last else n
         chunk, buffer = self._plan(batch_size)
@@ -456,8 +454,7 @@ class StreamedDataset:
 
     def num_batches(self, batch_size: int, *, drop_last: bool = False) -> int:
         """How many batches :meth:`batches` yields per epoch."""
-        n = len(self)
-        return n // batch_size if drop_last else -(-n // batch_size)
+        return count_batches(len(self), batch_size, drop_last=drop_last)
 
     # ------------------------------------------------------------------ views
     def to(self, device: str | torch.device) -> StreamedDataset:
@@ -481,13 +478,7 @@ class StreamedDataset:
 
     def split(self, fraction: float, *, seed: int = 0) -> tuple[StreamedDataset, StreamedDataset]:
         """Split off a random ``fraction`` as validation, exactly as ``DeviceDataset.split`` does."""
-        n = len(self)
-        if not 0.0 < fraction < 1.0:
-            raise DataError(f"validation fraction must be between 0 and 1 (exclusive), got {fraction!r}")
-        if n < 2:
-            raise DataError(f"cannot split {self.name or 'a dataset'!r} of {n} sample(s) into train and validation")
-        n_val = min(max(round(n * fraction), 1), n - 1)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
-        train = self.subset(perm[n_val:].sort().values)._clone(name=f"{self.name}:train")
-        val = self.subset(perm[:n_val].sort().values)._clone(name=f"{self.name}:val")
+        train_idx, val_idx = split_positions(len(self), fraction, seed=seed, name=self.name)
+        train = self.subset(train_idx)._clone(name=f"{self.name}:train")
+        val = self.subset(val_idx)._clone(name=f"{self.name}:val")
         return train, val

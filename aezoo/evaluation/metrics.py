@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..core import progress as _progress
 from ..core.errors import InputError
-from ..data.datasets import Dataset, DeviceDataset
+from ..data import Dataset, DeviceDataset
 from ..data.preprocessing import Preprocessing
 from ..models.base import Autoencoder
 

@@ -22,7 +22,7 @@ from .metrics import model_inputs
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ..data.datasets import Dataset
+    from ..data import Dataset
     from ..models.base import Autoencoder
 
 __all__ = ["denoising_grid", "error_heatmap", "latent_map", "loss_curve", "reconstruction_grid", "sample_grid"]
@@ -291,7 +291,7 @@ def _image_rows(
 def reconstruction_grid(model: Autoencoder, x: Tensor | Dataset, path: str | Path, n: int = 16) -> Path:
     """Draw the first ``n`` inputs (top) above their reconstructions (bottom).
 
-    ``x`` is a batch in model space, or a :class:`~aezoo.data.datasets.DeviceDataset` (mapped to the
+    ``x`` is a batch in model space, or a :class:`~aezoo.data.DeviceDataset` (mapped to the
     model's space when preprocessed differently). Both are mapped
     back with ``model.preprocessing.invert`` (times its ``scale``, so 8-bit images land in
     [0, 1]) and clamped to [0, 1]. Feature vectors (inputs

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..core.errors import DataError, InputError
-from ..data.datasets import Dataset
+from ..data import Dataset
 
 if TYPE_CHECKING:
     from ..models.base import Autoencoder

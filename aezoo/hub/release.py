@@ -9,7 +9,7 @@ bundle (a folder with ``model.safetensors``, ``config.json`` and ``metrics.json`
 2. if the manifest already pins a commit for exactly that entry and the Hub holds those weights at
    that commit, nothing is done (re-running a release on unchanged bundles changes nothing);
 3. otherwise the bundle is published to ``ORG/NAME`` in one commit with its model card
-   (:func:`aezoo.hub.transport.publish`) and the returned commit is pinned.
+   (:func:`aezoo.hub.upload.publish`) and the returned commit is pinned.
 
 The manifest is written atomically once, at the end (and after each bundle, so an interrupted
 release keeps what it published).
@@ -27,7 +27,8 @@ from ..core.config import dumps_json
 from ..core.errors import HubError, WeightsError
 from ..io.cards import dataset_of
 from ..io.serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, read_config, sha256_file
-from .transport import COMMIT_RE, publish, remote_etag
+from .transport import COMMIT_RE, remote_etag
+from .upload import publish
 
 __all__ = ["DEFAULT_ORG", "Released", "bundle_entry", "release"]
 
@@ -83,11 +84,13 @@ def release(
     names: list[str] | None = None,
     token: str | None = None,
     echo: Callable[[str], None] = print,
+    distribution: Callable[[str], str] | None = None,
 ) -> list[Released]:
     """Publish each bundle in ``weights_dir`` to ``ORG/NAME`` and pin its commit in ``manifest``.
 
     ``package`` is the distribution users ``pip install`` to load these models (named in each card;
-    default: the one that registers each bundle's architecture).
+    default: ``distribution(architecture)``, which ``aezoo release`` sets to the distribution that
+    registers each bundle's architecture, else ``aezoo``).
     ``names`` limits the release to those bundles. Returns what happened to each bundle.
 
     >>> release("weights", "aezoo/pretrained.json", org="aezoo")  # doctest: +SKIP
@@ -126,7 +129,7 @@ def release(
                     commit_message=f"Release {name} with aezoo",
                     metrics=entry["metrics"],
                     dataset=entry["dataset"] or None,
-                    package=package,
+                    package=package or (distribution(entry["architecture"]) if distribution else None),
                 )
             except HubError as e:
                 raise HubError(

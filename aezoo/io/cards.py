@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from .detector import DETECTOR_NAME
+
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -216,7 +218,7 @@ def _body(
         "",
         f"or `aezoo pull {repo_id}@REVISION` to fetch it into the Hugging Face cache.",
     ]
-    if "detector.json" in files:  # written by AnomalyDetector.save(model_dir) / `aezoo detect --save-to-model`
+    if DETECTOR_NAME in files:  # written by AnomalyDetector.save(model_dir) / `aezoo detect --save-to-model`
         lines += [
             "",
             "## Anomaly detector",

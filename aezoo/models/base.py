@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-import aezoo  # the public facade, resolved at call time: from_pretrained/push_to_hub are aliases of it
-
-from ..core.config import AEConfig, config_from_dict, config_to_dict, replace_config
-from ..core.errors import ConfigError, InputError, WeightsError
+from ..core.config import AEConfig, config_from_dict, replace_config
+from ..core.errors import ConfigError, InputError
 from ..data.preprocessing import Preprocessing
+from ..hub.mixin import HubMixin
 from ..io.pretrained import Pretrained
-from ..io.serialization import save_model
 
 __all__ = [
     "PLUGIN_API_VERSION",
@@ -95,7 +92,7 @@ class AEOutput:
     latent: Tensor  # (N, latent_dim) code used for the reconstruction
 
 
-class Autoencoder(nn.Module):
+class Autoencoder(nn.Module, HubMixin):
     """Base class of every autoencoder: ``encode``, ``decode``, ``forward``, ``loss``.
 
     Subclasses set ``architecture`` (their entry-point name), ``config_class`` and
@@ -282,55 +279,6 @@ class Autoencoder(nn.Module):
         out = self._forward(x)
         rec = reconstruction_error(out.reconstruction, x)
         return {"loss": rec, "reconstruction": rec}
-
-    # ----------------------------------------------------------------- persistence
-    def save_pretrained(self, directory: str | Path, **extra: Any) -> Path:
-        """Write ``model.safetensors`` and ``config.json`` to ``directory``; returns it.
-
-        ``aezoo.load(directory)`` restores a model with identical outputs. A model trained by
-        ``aezoo.train``/``Trainer`` also writes its ``training_record`` (recipe, dataset, time) as
-        ``config.json``'s ``"training"``, which the model card shows.
-        """
-        record = getattr(self, "training_record", None)
-        if record and "training" not in extra:
-            extra["training"] = record
-        return save_model(
-            directory,
-            architecture=self.architecture,
-            config=config_to_dict(self.config),
-            state=self.state_dict(),
-            preprocessing=self.preprocessing.to_dict(),
-            **extra,
-        )
-
-    @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | Path, *, device: str | torch.device | None = None, revision: str | None = None
-    ) -> Autoencoder:
-        """huggingface_hub's spelling of :func:`aezoo.load`: a pretrained name, a directory or ``hf-hub:ORG/NAME``.
-
-        Called on a model class, the loaded model must be of that class (a ``WeightsError`` otherwise).
-
-        >>> import aezoo
-        >>> aezoo.Autoencoder.from_pretrained("linear-mnist").latent_dim
-        2
-        """
-        model = aezoo.load(name_or_path, device=device, revision=revision)
-        if not isinstance(model, cls):
-            raise WeightsError(
-                f"{str(name_or_path)!r} holds a {type(model).__name__} ({model.architecture!r}), not a "
-                f"{cls.__name__}; load it with aezoo.load or {type(model).__name__}.from_pretrained"
-            )
-        return model
-
-    def push_to_hub(self, repo_id: str, **options: Any) -> str:
-        """huggingface_hub's spelling of :func:`aezoo.publish`: upload this model with its card; returns the commit.
-
-        ``options`` are :func:`aezoo.publish`'s (``private``, ``branch``, ``token``, ``commit_message``...).
-
-        >>> commit = model.push_to_hub("me/conv-mnist")  # doctest: +SKIP
-        """
-        return aezoo.publish(self, repo_id, **options)
 
     def extra_repr(self) -> str:
         return f"architecture={self.architecture!r}, latent_dim={self.latent_dim}, params={self.num_params:,}"

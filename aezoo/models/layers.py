@@ -1,4 +1,9 @@
-"""Building blocks shared by the zoo's MLP-based architectures: activations, inits, checks."""
+"""Building blocks shared by the zoo's MLP-based architectures: activations, inits, checks, stacks.
+
+Every stack of linear layers in the zoo is built by :func:`linear_layers` (the MLP family's
+``nn.ModuleList`` of ``nn.Linear``, whose activations it applies itself) or by :func:`mlp` (an
+``nn.Sequential`` with the activation modules between, as the VAE and AAE use).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ __all__ = [
     "check_dims",
     "flat_size",
     "init_linear",
+    "linear_layers",
     "mlp",
 ]
 
@@ -89,14 +95,28 @@ def init_linear(layer: nn.Linear, init: str) -> None:
         nn.init.zeros_(layer.bias)
 
 
+def linear_layers(dims: Sequence[int], init: str = "default") -> nn.ModuleList:
+    """``nn.Linear`` layers ``dims[0] -> dims[1] -> ... -> dims[-1]``, initialised with ``init``.
+
+    All layers are built before any is initialised, so a seeded model draws its weights in the
+    same order whatever the scheme.
+
+    >>> [tuple(layer.weight.shape) for layer in linear_layers([784, 64, 8], init="xavier")]
+    [(64, 784), (8, 64)]
+    """
+    layers = [nn.Linear(n_in, n_out) for n_in, n_out in itertools.pairwise(dims)]
+    for layer in layers:
+        init_linear(layer, init)
+    return nn.ModuleList(layers)
+
+
 def mlp(dims: Sequence[int], activation: str, last_activation: str = "linear", init: str = "default") -> nn.Sequential:
-    """``Linear`` layers ``dims[0] -> ... -> dims[-1]``, ``activation`` between, ``last_activation`` at the end."""
-    layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(itertools.pairwise(dims)):
-        linear = nn.Linear(n_in, n_out)
-        init_linear(linear, init)
-        layers.append(linear)
-        name = last_activation if i == len(dims) - 2 else activation
+    """:func:`linear_layers` with ``activation`` between them and ``last_activation`` at the end."""
+    modules: list[nn.Module] = []
+    linears = linear_layers(dims, init)
+    for i, linear in enumerate(linears):
+        modules.append(linear)
+        name = last_activation if i == len(linears) - 1 else activation
         if name != "linear":
-            layers.append(ACTIVATION_MODULES[name]())
-    return nn.Sequential(*layers)
+            modules.append(ACTIVATION_MODULES[name]())
+    return nn.Sequential(*modules)

@@ -17,7 +17,6 @@ Module layout (:meth:`MLPAutoencoder.from_stages` fills it from layer-wise stage
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
@@ -32,7 +31,7 @@ from ..core.errors import ConfigError
 from ..core.seeding import seeded
 from ..io.pretrained import builtin_entries
 from .base import Autoencoder, Capabilities, StageSpec, StageWeights, reconstruction_error
-from .layers import ACTIVATIONS, INITS, activation, check_choice, check_dims, flat_size, init_linear
+from .layers import ACTIVATIONS, INITS, activation, check_choice, check_dims, flat_size, linear_layers
 
 __all__ = [
     "MLPAE",
@@ -102,22 +101,21 @@ class MLPConfig(AEConfig):
 
 @dataclasses.dataclass(frozen=True)
 class StackedConfig(MLPConfig):
-    """Géron's stacked autoencoder (Hands-On ML, 2017, ch. 15)."""
+    """Géron's stacked autoencoder (Hands-On ML, 2017, ch. 15); only the defaults it changes."""
 
-    dims: tuple[int, ...] = (784, 300, 150)  # encoder layer sizes, from the flattened input to the code
-    activation: str = "elu"  # hidden layers: relu | elu | sigmoid | tanh | linear
-    code_activation: str = "elu"  # the code layer (last encoder layer)
-    output_activation: str = "linear"  # the reconstruction (last decoder layer)
-    tied: bool = False  # decoder weights are the encoder's transposed (decoder keeps its biases)
-    l2: float = 1e-4  # weight penalty l2/2 * sum(w**2) over all weights, as a loss term "l2"
-    init: str = "he"  # weight init: default (PyTorch) | he | xavier
+    dims: tuple[int, ...] = (784, 300, 150)  # 784-300-150-300-784
+    activation: str = "elu"  # ELU hidden layers
+    code_activation: str = "elu"  # and code
+    output_activation: str = "linear"  # a linear reconstruction
+    l2: float = 1e-4  # his L2 weight penalty
+    init: str = "he"  # He initialisation, for ELU
 
 
 @dataclasses.dataclass(frozen=True)
 class TiedConfig(StackedConfig):
     """Géron's stacked autoencoder with tied weights."""
 
-    tied: bool = True  # decoder weights are the encoder's transposed (decoder keeps its biases)
+    tied: bool = True  # always: the architecture ties its weights by definition
 
     def validate(self) -> None:
         super().validate()
@@ -130,15 +128,12 @@ class TiedConfig(StackedConfig):
 
 @dataclasses.dataclass(frozen=True)
 class DeepConfig(MLPConfig):
-    """Hinton & Salakhutdinov's (2006) deep autoencoder for MNIST."""
+    """Hinton & Salakhutdinov's (2006) deep autoencoder for MNIST; only the defaults it changes."""
 
-    dims: tuple[int, ...] = (784, 1000, 500, 250, 30)  # encoder layer sizes, from the flattened input to the code
-    activation: str = "sigmoid"  # hidden layers: relu | elu | sigmoid | tanh | linear
-    code_activation: str = "linear"  # the code layer (last encoder layer)
-    output_activation: str = "sigmoid"  # the reconstruction (last decoder layer)
-    tied: bool = False  # decoder weights are the encoder's transposed (decoder keeps its biases)
-    l2: float = 0.0  # weight penalty l2/2 * sum(w**2) over all weights, as a loss term "l2"
-    init: str = "xavier"  # weight init: default (PyTorch) | he | xavier
+    dims: tuple[int, ...] = (784, 1000, 500, 250, 30)  # the paper's MNIST sizes
+    activation: str = "sigmoid"  # logistic hidden units
+    code_activation: str = "linear"  # a linear code layer
+    init: str = "xavier"  # Glorot & Bengio (2010), in place of their RBM pretraining (that is aezoo.pretrain)
     loss: str = "bce"  # cross-entropy, the error the 2006 paper fine-tunes MNIST with
 
 
@@ -242,19 +237,11 @@ class MLPAutoencoder(Autoencoder):
 
     def __init__(self, config: MLPConfig) -> None:
         super().__init__(config)
-        dims = config.dims
-        encoder = [nn.Linear(a, b) for a, b in itertools.pairwise(dims)]
-        for layer in encoder:
-            init_linear(layer, config.init)
-        self.encoder = nn.ModuleList(encoder)
-        rdims = dims[::-1]
+        self.encoder = linear_layers(config.dims, config.init)
         if config.tied:
-            self.decoder_bias = nn.ParameterList(nn.Parameter(torch.zeros(b)) for b in rdims[1:])
+            self.decoder_bias = nn.ParameterList(nn.Parameter(torch.zeros(b)) for b in config.dims[::-1][1:])
         else:
-            decoder = [nn.Linear(a, b) for a, b in itertools.pairwise(rdims)]
-            for layer in decoder:
-                init_linear(layer, config.init)
-            self.decoder = nn.ModuleList(decoder)
+            self.decoder = linear_layers(config.dims[::-1], config.init)
 
     @property
     def num_layers(self) -> int:

@@ -28,15 +28,16 @@ PENALTIES = ("kl", "l1")
 
 @dataclasses.dataclass(frozen=True)
 class DenoisingConfig(MLPConfig):
-    """Vincent et al.'s (2008) denoising autoencoder: one sigmoid layer, tied weights, masking noise."""
+    """Vincent et al.'s (2008) denoising autoencoder: one sigmoid layer, tied weights, masking noise.
 
-    dims: tuple[int, ...] = (784, 500)  # encoder layer sizes, from the flattened input to the code
-    activation: str = "sigmoid"  # hidden layers: relu | elu | sigmoid | tanh | linear
-    code_activation: str = "sigmoid"  # the code layer (last encoder layer)
-    output_activation: str = "sigmoid"  # the reconstruction (last decoder layer)
-    tied: bool = True  # decoder weights are the encoder's transposed (decoder keeps its biases)
-    l2: float = 0.0  # weight penalty l2/2 * sum(w**2) over all weights, as a loss term "l2"
-    init: str = "xavier"  # weight init: default (PyTorch) | he | xavier
+    The fields of :class:`~aezoo.models.mlp.MLPConfig` with the defaults it changes, and its noise.
+    """
+
+    dims: tuple[int, ...] = (784, 500)  # one layer of 500 hidden units
+    activation: str = "sigmoid"  # sigmoid units
+    code_activation: str = "sigmoid"  # sigmoid code
+    tied: bool = True  # tied weights, as in the paper
+    init: str = "xavier"  # Glorot & Bengio (2010)
     noise: str = "masking"  # corruption: masking (zero a random fraction) | gaussian (add N(0, level^2))
     noise_level: float = 0.25  # fraction of inputs zeroed (masking) or noise std (gaussian)
 
@@ -109,15 +110,15 @@ class DenoisingAE(MLPAutoencoder):
 
 @dataclasses.dataclass(frozen=True)
 class SparseConfig(MLPConfig):
-    """Ng's sparse autoencoder (CS294A notes; the UFLDL MNIST exercise's 784-196 sizes)."""
+    """Ng's sparse autoencoder (CS294A notes; the UFLDL MNIST exercise's 784-196 sizes).
 
-    dims: tuple[int, ...] = (784, 196)  # encoder layer sizes, from the flattened input to the code
-    activation: str = "sigmoid"  # hidden layers: relu | elu | sigmoid | tanh | linear
-    code_activation: str = "sigmoid"  # the code layer (last encoder layer); kl needs sigmoid
-    output_activation: str = "sigmoid"  # the reconstruction (last decoder layer)
-    tied: bool = False  # decoder weights are the encoder's transposed (decoder keeps its biases)
-    l2: float = 0.0  # weight penalty l2/2 * sum(w**2) over all weights, as a loss term "l2"
-    init: str = "xavier"  # weight init: default (PyTorch) | he | xavier
+    The fields of :class:`~aezoo.models.mlp.MLPConfig` with the defaults it changes, and its penalty.
+    """
+
+    dims: tuple[int, ...] = (784, 196)  # the UFLDL exercise's sizes
+    activation: str = "sigmoid"  # sigmoid units
+    code_activation: str = "sigmoid"  # sigmoid code: kl needs it
+    init: str = "xavier"  # Glorot & Bengio (2010)
     penalty: str = "kl"  # sparsity on the code: kl (to target rho) | l1 (mean absolute activation)
     rho: float = 0.1  # target mean activation of each code unit (kl)
     beta: float = 3.0  # weight of the sparsity term

@@ -1,23 +1,24 @@
 """A local, in-memory Hugging Face Hub for offline tests: stdlib ``http.server`` and threads only.
 
-It speaks enough of the Hub's HTTP protocol for the real ``huggingface_hub`` client to create repos,
-upload folders (regular files inline, large or binary files through the git-LFS batch API), create
-branches, list trees, read repo info and download files with the headers its cache relies on
-(``X-Repo-Commit``, ``ETag``, ``X-Linked-Etag``, ``X-Linked-Size``). Every commit gets a real
-40-hex id and stays addressable, so pinning to an older commit returns the older bytes.
+It speaks the part of the Hub's HTTP protocol that the real ``huggingface_hub`` client uses for what
+aezoo does with model repos: create a repo and a branch, commit a folder (``upload_folder``: regular
+files inline, large or binary files through the git-LFS batch API), read repo info with the files'
+hashes (``model_info(files_metadata=True)``) and download files with the headers its cache relies on
+(``X-Repo-Commit``, ``ETag``, ``X-Linked-Etag``, ``X-Linked-Size``; ``Range`` for a resumed download).
+Every commit gets a real 40-hex id and stays addressable, so pinning to an older commit returns the
+older bytes.
 
 >>> from aezoo.testing.hub_server import LocalHub
 >>> with LocalHub(token="hf_test") as hub:
 ...     hub.url.startswith("http://127.0.0.1:")
 True
 
-Endpoints (``{type}`` is ``model``/``dataset``/``space``, ``{rev}`` a URL-quoted branch or commit):
+Endpoints (``{rev}`` a URL-quoted branch or commit):
 
-* ``POST /api/repos/create`` (409 with ``url`` when the repo exists), ``POST /api/validate-yaml``
-* ``GET /api/{type}s/{repo}`` and ``/api/{type}s/{repo}/revision/{rev}`` (``sha``, ``siblings``)
-* ``GET /api/{type}s/{repo}/tree/{rev}[/{path}]`` (``recursive``), ``POST .../paths-info/{rev}``
-* ``GET /api/{type}s/{repo}/refs``, ``POST``/``DELETE /api/{type}s/{repo}/branch/{branch}``
-* ``POST /api/{type}s/{repo}/preupload/{rev}``, ``POST /api/{type}s/{repo}/commit/{rev}`` (NDJSON)
+* ``POST /api/repos/create`` (409 with ``url`` when the repo exists), ``POST /api/validate-yaml`` (the card)
+* ``GET /api/models/{repo}`` and ``/api/models/{repo}/revision/{rev}`` (``sha``, ``siblings``; ``blobs``)
+* ``POST /api/models/{repo}/branch/{branch}``
+* ``POST /api/models/{repo}/preupload/{rev}``, ``POST /api/models/{repo}/commit/{rev}`` (NDJSON)
 * ``POST /{repo}.git/info/lfs/objects/batch``, ``PUT`` of the bytes (sha256 and size verified),
   ``POST /{repo}.git/info/lfs/objects/verify``
 * ``HEAD``/``GET /{repo}/resolve/{rev}/{path}`` (``Range`` supported)
@@ -52,19 +53,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = ["LocalHub"]
 
-_REPO_KINDS = {"models": "model", "datasets": "dataset", "spaces": "space"}
-_URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
-_API_ACTIONS = {
-    "revision",
-    "tree",
-    "preupload",
-    "commit",
-    "branch",
-    "refs",
-    "paths-info",
-    "xet-write-token",
-    "xet-read-token",
-}
+_API_ACTIONS = {"revision", "preupload", "commit", "branch", "xet-write-token", "xet-read-token"}
 _GITATTRIBUTES = b"".join(
     f"{p} filter=lfs diff=lfs merge=lfs -text\n".encode()
     for p in (
@@ -116,7 +105,6 @@ class _Commit:
 
 @dataclasses.dataclass
 class _Repo:
-    kind: str
     repo_id: str
     private: bool
     created: str
@@ -146,7 +134,7 @@ class LocalHub:
         self.trickle: float = 0.0  # seconds between 64-byte pieces of a file body (0: send at once)
         self.corrupt_downloads = 0  # this many next file downloads get one byte changed
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request served
-        self._repos: dict[tuple[str, str], _Repo] = {}
+        self._repos: dict[str, _Repo] = {}
         self._lfs: dict[str, bytes] = {}
         self._tickets: dict[str, str] = {}  # upload ticket -> oid
         self._lock = threading.RLock()
@@ -216,10 +204,10 @@ class LocalHub:
         with self._lock:
             return sorted(r.repo_id for r in self._repos.values())
 
-    def commits(self, repo_id: str, branch: str = "main", kind: str = "model") -> list[str]:
+    def commits(self, repo_id: str, branch: str = "main") -> list[str]:
         """Commit ids of ``branch``, newest first."""
         with self._lock:
-            repo = self._repo(kind, repo_id)
+            repo = self._repo(repo_id)
             oid: str | None = repo.branches[branch]
             out = []
             while oid is not None:
@@ -227,16 +215,16 @@ class LocalHub:
                 oid = repo.commits[oid].parent
             return out
 
-    def file_bytes(self, repo_id: str, path: str, revision: str = "main", kind: str = "model") -> bytes:
+    def file_bytes(self, repo_id: str, path: str, revision: str = "main") -> bytes:
         """The bytes of ``path`` at ``revision``, as the Hub would serve them."""
         with self._lock:
-            repo = self._repo(kind, repo_id)
+            repo = self._repo(repo_id)
             f = self._resolve(repo, revision).files[path]
             return self._content(f)
 
     # ------------------------------------------------------------------ state (called under the lock)
-    def _repo(self, kind: str, repo_id: str) -> _Repo:
-        repo = self._repos.get((kind, repo_id))
+    def _repo(self, repo_id: str) -> _Repo:
+        repo = self._repos.get(repo_id)
         if repo is None:
             raise _HubError(404, "Repository not found", "RepoNotFound")
         return repo
@@ -374,69 +362,45 @@ class _Handler(BaseHTTPRequestHandler):
         if parts[:2] == ["api", "validate-yaml"] and m == "POST":
             self._body()
             return self._send(200, {"errors": [], "warnings": []})
-        if parts[:1] == ["api"] and len(parts) >= 3 and parts[1] in _REPO_KINDS:
-            kind = _REPO_KINDS[parts[1]]
+        if parts[:2] == ["api", "models"] and len(parts) >= 3:
             rest = parts[2:]
             n = 1 if len(rest) > 1 and rest[1] in _API_ACTIONS else 2
             repo_id, action, args = "/".join(rest[:n]), (rest[n] if len(rest) > n else ""), rest[n + 1 :]
-            return self._api(kind, repo_id, action, args, query)
+            return self._api(repo_id, action, args, query)
         if parts[:1] == ["_lfs"] and len(parts) == 3 and m == "PUT":
             return self._lfs_put(parts[2], query)
-        kind = "model"
-        if parts and parts[0] in _REPO_KINDS and parts[0] != "models":
-            kind, parts = _REPO_KINDS[parts[0]], parts[1:]
-        if len(parts) >= 4 and parts[-4:-1] == ["info", "lfs", "objects"] and parts[-5].endswith(".git"):
+        if len(parts) >= 5 and parts[-4:-1] == ["info", "lfs", "objects"] and parts[-5].endswith(".git"):
             repo_id = "/".join(parts[:-4])[: -len(".git")]
-            return self._lfs_api(kind, repo_id, parts[-1])
+            return self._lfs_api(repo_id, parts[-1])
         for n in (2, 1):
             if len(parts) > n + 1 and parts[n] == "resolve" and m in ("GET", "HEAD"):
-                return self._resolve_file(kind, "/".join(parts[:n]), parts[n + 1], "/".join(parts[n + 2 :]))
+                return self._resolve_file("/".join(parts[:n]), parts[n + 1], "/".join(parts[n + 2 :]))
         raise _HubError(404, f"{m} {path} is not served by the local hub")
 
-    def _api(self, kind: str, repo_id: str, action: str, args: list[str], query: dict[str, list[str]]) -> None:
+    def _api(self, repo_id: str, action: str, args: list[str], query: dict[str, list[str]]) -> None:
         hub, m = self.hub, self.command
         if action in ("xet-write-token", "xet-read-token"):
             raise _HubError(501, "the local hub does not speak Xet; run the client with HF_HUB_DISABLE_XET=1")
-        repo = hub._repo(kind, repo_id)
+        repo = hub._repo(repo_id)
         self._readable(repo)
         if action in ("", "revision") and m == "GET":
             commit = hub._resolve(repo, "/".join(args) if args else "main")
             return self._send(200, self._info(repo, commit, blobs=query.get("blobs", [""])[0] in ("1", "true", "True")))
-        if action == "tree" and m == "GET":
-            rev, sub = (args[0], "/".join(args[1:])) if args else ("main", "")
-            recursive = query.get("recursive", ["false"])[0].lower() in ("1", "true")
-            return self._send(200, self._tree(hub._resolve(repo, rev), sub, recursive))
-        if action == "paths-info" and m == "POST":
-            form = parse_qs(self._body().decode())
-            commit = hub._resolve(repo, args[0] if args else "main")
-            wanted = set(form.get("paths", []))
-            return self._send(200, [e for e in self._tree(commit, "", True) if e["path"] in wanted])
-        if action == "refs" and m == "GET":
-            branches = [
-                {"name": b, "ref": f"refs/heads/{b}", "targetCommit": c} for b, c in sorted(repo.branches.items())
-            ]
-            return self._send(200, {"branches": branches, "converts": [], "tags": []})
-        if action == "branch" and args:
+        if action == "branch" and args and m == "POST":
             self._require_write()
             branch = "/".join(args)
-            if m == "POST":
-                start = self._json().get("startingPoint") or "main"
-                if branch in repo.branches:
-                    raise _HubError(409, f"Reference already exists: refs/heads/{branch}")
-                repo.branches[branch] = hub._resolve(repo, start).oid
-                return self._send(200, {})
-            if m == "DELETE":
-                if branch not in repo.branches or branch == "main":
-                    raise _HubError(404, f"Invalid rev id: {branch}", "RevisionNotFound")
-                del repo.branches[branch]
-                return self._send(200, {})
+            start = self._json().get("startingPoint") or "main"
+            if branch in repo.branches:
+                raise _HubError(409, f"Reference already exists: refs/heads/{branch}")
+            repo.branches[branch] = hub._resolve(repo, start).oid
+            return self._send(200, {})
         if action == "preupload" and m == "POST":
             self._require_write()
             return self._preupload(repo, args[0] if args else "main", query)
         if action == "commit" and m == "POST":
             self._require_write()
             return self._commit(repo, args[0] if args else "main", query)
-        raise _HubError(404, f"{m} /api/{kind}s/{repo_id}/{action} is not served by the local hub")
+        raise _HubError(404, f"{m} /api/models/{repo_id}/{action} is not served by the local hub")
 
     # ------------------------------------------------------------------ repos
     def _create_repo(self) -> None:
@@ -446,17 +410,18 @@ class _Handler(BaseHTTPRequestHandler):
         name, org = payload.get("name"), payload.get("organization")
         if not name:
             raise _HubError(400, "Missing repo name")
-        kind = payload.get("type") or "model"
+        if (payload.get("type") or "model") != "model":
+            raise _HubError(400, "the local hub holds model repos only")
         repo_id = f"{org}/{name}" if org else str(name)
-        url = f"{hub.url}/{_URL_PREFIX.get(kind, '')}{repo_id}"
-        if (kind, repo_id) in hub._repos:
+        url = f"{hub.url}/{repo_id}"
+        if repo_id in hub._repos:
             return self._send(
                 409,
                 {"error": "You already created this model repo", "url": url},
                 {"X-Error-Message": "You already created this model repo"},
             )
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
-        repo = _Repo(kind, repo_id, private, _now())
+        repo = _Repo(repo_id, private, _now())
         init = hub._new_commit(
             repo,
             None,
@@ -464,7 +429,7 @@ class _Handler(BaseHTTPRequestHandler):
             {".gitattributes": _File(len(_GITATTRIBUTES), _git_blob_oid(_GITATTRIBUTES), _GITATTRIBUTES)},
         )
         repo.branches["main"] = init.oid
-        hub._repos[(kind, repo_id)] = repo
+        hub._repos[repo_id] = repo
         self._send(200, {"url": url, "name": repo_id, "id": repo_id})
 
     def _info(self, repo: _Repo, commit: _Commit, *, blobs: bool) -> dict[str, Any]:
@@ -499,31 +464,6 @@ class _Handler(BaseHTTPRequestHandler):
             "siblings": siblings,
         }
 
-    def _tree(self, commit: _Commit, sub: str, recursive: bool) -> list[dict[str, Any]]:
-        prefix = sub.strip("/") + "/" if sub.strip("/") else ""
-        if prefix and not any(p.startswith(prefix) for p in commit.files):
-            raise _HubError(404, f"Entry not found: {sub}", "EntryNotFound", commit.oid)
-        out: dict[str, dict[str, Any]] = {}
-        for path in sorted(commit.files):
-            if not path.startswith(prefix):
-                continue
-            rel = path[len(prefix) :].split("/")
-            for i in range(1, len(rel)):  # the folders on the way
-                d = prefix + "/".join(rel[:i])
-                if (recursive or i == 1) and d not in out:
-                    out[d] = {"type": "directory", "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0, "path": d}
-            if recursive or len(rel) == 1:
-                f = commit.files[path]
-                entry: dict[str, Any] = {"type": "file", "oid": f.blob_oid, "size": f.size, "path": path}
-                if f.lfs_oid:
-                    entry["lfs"] = {
-                        "oid": f.lfs_oid,
-                        "size": f.size,
-                        "pointerSize": len(_lfs_pointer(f.lfs_oid, f.size)),
-                    }
-                out[path] = entry
-        return list(out.values())
-
     # ------------------------------------------------------------------ uploads
     def _preupload(self, repo: _Repo, rev: str, query: dict[str, list[str]]) -> None:
         if query.get("create_pr"):
@@ -539,9 +479,9 @@ class _Handler(BaseHTTPRequestHandler):
             files.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
         self._send(200, {"files": files, "commitOid": commit.oid})
 
-    def _lfs_api(self, kind: str, repo_id: str, op: str) -> None:
+    def _lfs_api(self, repo_id: str, op: str) -> None:
         hub = self.hub
-        repo = hub._repo(kind, repo_id)
+        repo = hub._repo(repo_id)
         self._require_write()
         payload = self._json()
         if op == "verify":
@@ -558,10 +498,9 @@ class _Handler(BaseHTTPRequestHandler):
             if oid not in hub._lfs:
                 ticket = hashlib.sha256(f"{oid}{time.time_ns()}{id(entry)}".encode()).hexdigest()
                 hub._tickets[ticket] = oid
-                prefix = _URL_PREFIX.get(kind, "")
                 entry["actions"] = {
                     "upload": {"href": f"{hub.url}/_lfs/{oid}/{size}?ticket={ticket}", "header": {}},
-                    "verify": {"href": f"{hub.url}/{prefix}{repo.repo_id}.git/info/lfs/objects/verify", "header": {}},
+                    "verify": {"href": f"{hub.url}/{repo.repo_id}.git/info/lfs/objects/verify", "header": {}},
                 }
             objects.append(entry)
         self._send(200, {"transfer": "basic", "objects": objects}, content_type="application/vnd.git-lfs+json")
@@ -619,33 +558,24 @@ class _Handler(BaseHTTPRequestHandler):
                         f"Your push was rejected because an LFS pointer pointed to a file that does not exist: {oid}",
                     )
                 files[value["path"]] = _File(len(stored), _git_blob_oid(_lfs_pointer(oid, len(stored))), lfs_oid=oid)
-            elif key == "deletedFile":
-                if value["path"] not in files:
-                    raise _HubError(404, f"A file with this name doesn't exist: {value['path']}", "EntryNotFound")
-                del files[value["path"]]
-            elif key == "deletedFolder":
-                prefix = value["path"].rstrip("/") + "/"
-                for p in [p for p in files if p.startswith(prefix)]:
-                    del files[p]
             else:
                 raise _HubError(400, f"Unknown commit operation {key!r}")
         commit = hub._new_commit(repo, head.oid, title, files)
         repo.branches[rev] = commit.oid
-        prefix = _URL_PREFIX.get(repo.kind, "")
         self._send(
             200,
             {
                 "success": True,
                 "commitOid": commit.oid,
                 "hookOutput": "",
-                "commitUrl": f"{hub.url}/{prefix}{repo.repo_id}/commit/{commit.oid}",
+                "commitUrl": f"{hub.url}/{repo.repo_id}/commit/{commit.oid}",
             },
         )
 
     # ------------------------------------------------------------------ downloads
-    def _resolve_file(self, kind: str, repo_id: str, rev: str, path: str) -> None:
+    def _resolve_file(self, repo_id: str, rev: str, path: str) -> None:
         hub = self.hub
-        repo = hub._repo(kind, repo_id)
+        repo = hub._repo(repo_id)
         self._readable(repo)
         commit = hub._resolve(repo, rev)
         f = commit.files.get(path)

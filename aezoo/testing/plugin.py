@@ -16,7 +16,9 @@ test suite can use them without any import:
     directory, ``HF_TOKEN`` is ``hub_token``, ``HF_HUB_OFFLINE`` is unset and telemetry is off.
     Everything is restored after the test. Fault injection for failure tests: ``local_hub.down =
     True`` (connection refused), ``local_hub.fail_status = 503``, ``local_hub.delay = 3.0``,
-    ``local_hub.truncate_downloads = 1``; ``local_hub.requests`` lists what the client asked.
+    ``local_hub.truncate_downloads = 1``, ``local_hub.trickle = 0.05``, ``local_hub.corrupt_downloads = 1``
+    (see :mod:`aezoo.testing.hub_server`); ``local_hub.requests`` lists what the client asked, and
+    ``huggingface_hub.scan_cache_dir()`` shows what the test's cache holds.
 
 Example (in a plugin's tests)::
 

@@ -59,7 +59,7 @@ def bundle(
     >>> bundle("weights/mlp-mnist", name="mlp-mnist", data_dir="../shared/data")  # doctest: +SKIP
     {'bce': 0.08..., 'mse': 0.0118..., ...}
     """
-    from ..data.datasets import load_dataset
+    from ..data import load_dataset
     from ..evaluation import plots
     from ..evaluation.metrics import evaluate
 
@@ -153,7 +153,7 @@ def _plain(metrics: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _hardware(device: str) -> str:
-    from .trainer import hardware_name
+    from .outputs import hardware_name
 
     return hardware_name(torch.device(device))
 

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from ..core import settings
 from ..core.errors import ConfigError
-from ..data.datasets import Dataset
+from ..data import Dataset
 
 __all__ = ["DistEnv", "local_rank", "num_batches", "resolve_device", "setup", "shard_batches"]
 

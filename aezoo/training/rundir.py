@@ -9,7 +9,8 @@ with the holder's pid, host, start time and command.
 Holding the lock, a fresh run refuses a folder that holds another run's files unless it is told
 to ``overwrite`` (then those files are removed first, so the folder never mixes two runs) or to
 ``resume``. The same thread may claim a folder it holds again (the layer-wise engine holds its
-``--out`` for the whole pretraining and hands it to the fine-tuning Trainer).
+``--out`` for the whole pretraining and hands it to the fine-tuning Trainer). Under ``torchrun``,
+:func:`claim_for_ranks` has rank 0 claim the folder and every rank fail together if it cannot.
 """
 
 from __future__ import annotations
@@ -25,12 +26,19 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..core.errors import ConfigError, TrainingError
+import torch
+
+from ..core.errors import AezooError, ConfigError, TrainingError
 from ..io.serialization import CONFIG_NAME, WEIGHTS_NAME
 from .checkpoint import CHECKPOINT_JSON, CHECKPOINT_TENSORS, PREVIOUS_TENSORS
+from .outputs import HISTORY_NAME, LOSS_CURVE_NAME
 
-__all__ = ["LOCK_NAME", "RUN_FILES", "claim_run_dir"]
+if TYPE_CHECKING:
+    from .distributed import DistEnv
+
+__all__ = ["LOCK_NAME", "RUN_FILES", "claim_for_ranks", "claim_run_dir"]
 
 LOCK_NAME = ".aezoo-run.lock"
 #: The files a run writes; their presence means the folder holds a run.
@@ -40,8 +48,8 @@ RUN_FILES = (
     CHECKPOINT_JSON,
     CHECKPOINT_TENSORS,
     PREVIOUS_TENSORS,
-    "history.json",
-    "loss_curve.png",
+    HISTORY_NAME,
+    LOSS_CURVE_NAME,
 )
 
 _held: dict[str, tuple[int, int]] = {}  # real path -> (thread id, depth) of the folders this process holds
@@ -94,6 +102,24 @@ def claim_run_dir(
         with _held_guard:
             _held.pop(key, None)
         _unlock(fd, directory / LOCK_NAME)
+
+
+@contextlib.contextmanager
+def claim_for_ranks(directory: Path, env: DistEnv, *, resume: bool, overwrite: bool) -> Iterator[None]:
+    """Rank 0 holds ``directory`` (:func:`claim_run_dir`) for the run; every rank fails together if it cannot."""
+    with contextlib.ExitStack() as stack:
+        error: AezooError | None = None
+        if env.is_main:
+            try:
+                stack.enter_context(claim_run_dir(directory, resume=resume, overwrite=overwrite))
+            except AezooError as e:
+                error = e
+        failed = env.all_reduce_sum(torch.tensor([float(error is not None)], device=env.device))
+        if error is not None:
+            raise error
+        if float(failed[0]):
+            raise TrainingError(f"rank 0 could not take the output folder {directory} (see its error)")
+        yield
 
 
 def _make_dir(directory: Path) -> Path:

@@ -1,11 +1,13 @@
 """The training loop: one loop for every architecture, driven by the model's own training step.
 
 Read top to bottom, :meth:`Trainer.fit` is: take the data onto the device, let the model build
-its optimizers, then for each epoch: shuffle, ``model.training_step(batch, optimizers)`` per
-batch, validate under ``no_grad``, record, checkpoint. What a model does in a step (noise, KL,
-an adversary) is the model's business; the trainer owns the optimizer type, the LR schedule,
-precision, gradient clipping and sync (in a pre-step hook on each optimizer), data order,
-checkpoints and files.
+its optimizers, start fresh or from the checkpoint, then for each epoch: for each batch of the
+epoch's shuffle, ``model.training_step(batch, optimizers)`` (the model's loss, backward and
+optimizer steps); evaluate under ``no_grad``; record; checkpoint. At the end, write the model
+folder. What a model does in a step (noise, KL, an adversary) is the model's business; the
+trainer owns the optimizer type, the LR schedule, precision, gradient clipping and sync (in a
+pre-step hook on each optimizer) and data order. What a checkpoint holds and how a run resumes
+is :mod:`~aezoo.training.checkpoint`; what a run writes, :mod:`~aezoo.training.outputs`.
 """
 
 from __future__ import annotations
@@ -13,11 +15,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import os
-import platform
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +25,18 @@ import torch
 from torch import Tensor
 
 from ..core import progress, seeding
-from ..core.config import config_to_dict, dumps_json
-from ..core.errors import AezooError, ConfigError, InputError, TrainingError, WeightsError
-from ..data.datasets import Dataset, DeviceDataset, StreamedDataset
-from ..io.serialization import atomic_write, load_state_strict
+from ..core.errors import ConfigError, InputError, TrainingError
+from ..data import Dataset, DeviceDataset, StreamedDataset, load_dataset
 from ..models.base import Autoencoder
+from ..registry.architectures import create
 from . import distributed
 from .augment import random_shift
-from .checkpoint import CHECKPOINT_JSON, pack, read_checkpoint, restore_rng, rng_tensors, unpack, write_checkpoint
-from .config import RESUMABLE_FIELDS, History, TrainConfig, lr_factor, make_optimizer_factory
-from .rundir import claim_run_dir
+from .checkpoint import RunState, load_run, run_identity, save_run
+from .config import History, TrainConfig, lr_factor, make_optimizer_factory
+from .outputs import training_record, write_history, write_outputs
+from .rundir import claim_for_ranks
 
 __all__ = ["Callback", "TrainEvent", "Trainer", "train"]
-
-HISTORY_NAME = "history.json"
-LOSS_CURVE_NAME = "loss_curve.png"
 
 
 @dataclasses.dataclass
@@ -57,20 +54,6 @@ class TrainEvent:
 #: A callback is a function of a :class:`TrainEvent`, or an object with ``on_step_end(event)``
 #: and/or ``on_epoch_end(event)`` methods.
 Callback = Callable[[TrainEvent], None] | Any
-
-
-@dataclasses.dataclass
-class _RunState:
-    """Where the run is; everything here goes into the checkpoint."""
-
-    epoch: int = 0  # epoch in progress (0-based)
-    step: int = 0  # batches done in it
-    global_step: int = 0  # batches done in the run
-    sums: dict[str, Tensor] = dataclasses.field(default_factory=dict)  # per-term sums of the epoch so far
-    count: int = 0  # samples behind ``sums`` on this rank
-    best: float = math.inf  # lowest val loss so far
-    bad_epochs: int = 0  # epochs since it was reached
-    epoch_rng: Tensor | None = None  # data generator state at the start of the epoch
 
 
 class Trainer:
@@ -108,7 +91,7 @@ class Trainer:
         self.env = distributed.DistEnv()
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
         self._hooks: list[Any] = []
-        self._dataset_id: dict[str, Any] = {}  # name and size of the training data, checked on resume
+        self._identity: dict[str, Any] = {}  # what a checkpoint of this run must match to be resumed
 
     # ------------------------------------------------------------------ the loop
     def fit(
@@ -133,8 +116,13 @@ class Trainer:
         self.env = distributed.setup(self.config.device)
         self.should_stop = False
         noise = self.model.generator
+        own_out_dir = (
+            claim_for_ranks(self.out_dir, self.env, resume=resume, overwrite=overwrite)
+            if self.out_dir is not None
+            else contextlib.nullcontext()
+        )
         try:
-            with self._own_out_dir(resume, overwrite):
+            with own_out_dir:
                 return self._fit(train, val, resume)
         finally:
             self.model.generator = noise  # the run's generator does not outlive the run
@@ -145,59 +133,20 @@ class Trainer:
             self.model.eval()
             self.env.close()
 
-    @contextlib.contextmanager
-    def _own_out_dir(self, resume: bool, overwrite: bool) -> Iterator[None]:
-        """Rank 0 claims ``out_dir`` for the run; every rank fails together if it cannot."""
-        if self.out_dir is None:
-            yield
-            return
-        with contextlib.ExitStack() as stack:
-            error: AezooError | None = None
-            if self.env.is_main:
-                try:
-                    stack.enter_context(claim_run_dir(self.out_dir, resume=resume, overwrite=overwrite))
-                except AezooError as e:
-                    error = e
-            failed = self.env.all_reduce_sum(torch.tensor([float(error is not None)], device=self.env.device))
-            if error is not None:
-                raise error
-            if float(failed[0]):
-                raise TrainingError(f"rank 0 could not take the output folder {self.out_dir} (see its error)")
-            yield
-
     def _fit(self, train: Dataset, val: Dataset | None, resume: bool) -> History:
-        cfg, env, model = self.config, self.env, self.model
-        if resume and self.out_dir is None:
-            raise TrainingError("resume=True needs the run's out_dir (the --out directory it wrote)")
-        if env.device.type == "cuda":
-            torch.set_float32_matmul_precision("high")
-        model.to(env.device).train()
-        train, val = self._prepare_data(train, val)
-        model.preprocessing = train.preprocessing
-        self._optimizers = self._configure_optimizers()
+        cfg, env = self.config, self.env
+        train, val, data_order = self._setup(train, val, resume)
+        state = self._start(resume, data_order)
+        if cfg.patience and val is None:
+            warnings.warn("patience is set but there is no validation data; early stopping is off", stacklevel=3)
         steps_per_epoch = distributed.num_batches(len(train), cfg.batch_size, env)
         total_steps = steps_per_epoch * cfg.epochs
-
-        generator = seeding.generator(cfg.seed)  # data order: same on every rank
-        model.generator = seeding.generator(cfg.seed + env.rank, env.device)  # its own noise: per rank
-        if resume:
-            state = self._restore(train, generator)
-        else:
-            state, self.history = _RunState(), History()
-            env.broadcast_module(model)
-        if cfg.compile:
-            # An instance attribute shadows the method: training_step and validation call self.loss.
-            model.loss = torch.compile(model.loss)  # type: ignore[method-assign]
-        if val is not None and env.distributed:
-            val = val.subset(torch.arange(env.rank, len(val), env.world_size, device=val.device))
-        if cfg.patience and val is None:
-            warnings.warn("patience is set but there is no validation data; early stopping is off", stacklevel=2)
 
         while state.epoch < cfg.epochs and not self.history.stopped_early and not self.should_stop:
             t0 = time.perf_counter()
             if state.step == 0:
-                state.epoch_rng = generator.get_state()
-            train_terms, samples_per_s = self._train_epoch(train, state, generator, steps_per_epoch, total_steps)
+                state.epoch_rng = data_order.get_state()
+            train_terms, samples_per_s = self._train_epoch(train, state, data_order, steps_per_epoch, total_steps)
             if self.should_stop and state.step < steps_per_epoch:
                 break  # a callback ended the run mid-epoch; its last checkpoint stays as it was
             val_terms = self._validate(val) if val is not None else {}
@@ -212,25 +161,24 @@ class Trainer:
             )
             self._early_stopping(state, val_terms)
             state = dataclasses.replace(
-                state, epoch=state.epoch + 1, step=0, sums={}, count=0, epoch_rng=generator.get_state()
+                state, epoch=state.epoch + 1, step=0, sums={}, count=0, epoch_rng=data_order.get_state()
             )
             self._checkpoint(state)
             self._print_epoch(state.epoch)
             self._emit("epoch", state, {"train": train_terms, "val": val_terms})
 
         self._check_finite(state, {})  # also when a callback stopped the run mid-epoch
-        if env.is_main:  # what save_pretrained and publish put in config.json and the card, from any path
-            self.model.training_record = self._recipe(train, val)
-        self._write_outputs()
+        self._write_outputs(train, val)
         return self.history
 
     def _train_epoch(
-        self, train: Dataset, state: _RunState, generator: torch.Generator, steps_per_epoch: int, total_steps: int
+        self, train: Dataset, state: RunState, data_order: torch.Generator, steps_per_epoch: int, total_steps: int
     ) -> tuple[dict[str, float], float]:
+        """One pass over the epoch's shuffle (from ``state.step`` on); the epoch's mean terms and samples/s."""
         cfg, env = self.config, self.env
         assert state.epoch_rng is not None  # set when the epoch starts (or restored with it)
-        generator.set_state(state.epoch_rng)  # the epoch's shuffle, also when resuming mid-epoch
-        batches = distributed.shard_batches(train, cfg.batch_size, env, generator=generator, start=state.step)
+        data_order.set_state(state.epoch_rng)  # the epoch's shuffle, also when resuming mid-epoch
+        batches = distributed.shard_batches(train, cfg.batch_size, env, generator=data_order, start=state.step)
         bar = self._bar(steps_per_epoch, state)
         t0, seen = time.perf_counter(), 0
         for x in batches:
@@ -238,7 +186,7 @@ class Trainer:
             if cfg.shift:
                 x = random_shift(x, cfg.shift, self.model.generator)
             with self._autocast():
-                terms = self.model.training_step(x, self._optimizers)
+                terms = self.model.training_step(x, self._optimizers)  # the model's loss, backward and steps
             _accumulate(state.sums, terms, len(x))
             state.count += len(x)
             state.step += 1
@@ -271,22 +219,59 @@ class Trainer:
             self.model.train()
         return self._mean_terms(sums, len(val))
 
-    # ------------------------------------------------------------------ pieces of the loop
-    def _prepare_data(self, train: Dataset, val: Dataset | None) -> tuple[Dataset, Dataset | None]:
-        device = self.env.device
-        if val is None and self.config.val_fraction > 0:
-            train, val = train.split(self.config.val_fraction, seed=self.config.seed)
-        train = train if train.device == device else train.to(device)
-        self._dataset_id = {"name": train.name, "num_samples": len(train)}
-        if train.streamed:  # shuffled in buffers: another order, and one that depends on their sizes
-            self._dataset_id["streamed"] = train.batch_order
+    # ------------------------------------------------------------------ before the first epoch
+    def _setup(
+        self, train: Dataset, val: Dataset | None, resume: bool
+    ) -> tuple[Dataset, Dataset | None, torch.Generator]:
+        """Model and data on the device, the optimizers, the generators; returns the data order's."""
+        cfg, env, model = self.config, self.env, self.model
+        if resume and self.out_dir is None:
+            raise TrainingError("resume=True needs the run's out_dir (the --out directory it wrote)")
+        if env.device.type == "cuda":
+            torch.set_float32_matmul_precision("high")
+        model.to(env.device).train()
+        if val is None and cfg.val_fraction > 0:
+            train, val = train.split(cfg.val_fraction, seed=cfg.seed)
+        train = train if train.device == env.device else train.to(env.device)
         if val is not None:
-            val = val if val.device == device else val.to(device)
+            val = val if val.device == env.device else val.to(env.device)
             if len(val) == 0:
                 val = None
-        return train, val
+        if val is not None and env.distributed:  # each rank validates on its share
+            val = val.subset(torch.arange(env.rank, len(val), env.world_size, device=val.device))
+        model.preprocessing = train.preprocessing
+        self._optimizers = self._configure_optimizers()
+        dataset = {"name": train.name, "num_samples": len(train)}
+        if train.streamed:  # shuffled in buffers: another order, and one that depends on their sizes
+            dataset["streamed"] = train.batch_order
+        self._identity = run_identity(model, cfg, self._optimizers, dataset, env.world_size)
+        data_order = seeding.generator(cfg.seed)  # the same on every rank
+        model.generator = seeding.generator(cfg.seed + env.rank, env.device)  # its own noise: per rank
+        return train, val, data_order
 
-    def _check_finite(self, state: _RunState, losses: Mapping[str, float | None]) -> None:
+    def _start(self, resume: bool, data_order: torch.Generator) -> RunState:
+        """A fresh run's state (every rank starts from rank 0's weights), or the checkpoint's."""
+        cfg, env = self.config, self.env
+        if resume:
+            assert self.out_dir is not None  # checked by _setup
+            state, self.history = load_run(
+                self.out_dir,
+                model=self.model,
+                optimizers=self._optimizers,
+                data_generator=data_order,
+                identity=self._identity,
+                env=env,
+            )
+        else:
+            state, self.history = RunState(), History()
+            env.broadcast_module(self.model)
+        if cfg.compile:
+            # An instance attribute shadows the method: training_step and validation call self.loss.
+            self.model.loss = torch.compile(self.model.loss)  # type: ignore[method-assign]
+        return state
+
+    # ------------------------------------------------------------------ pieces of the loop
+    def _check_finite(self, state: RunState, losses: Mapping[str, float | None]) -> None:
         """Stop a diverged run before it writes a checkpoint or a model (one device sync)."""
         params = [p.detach() for p in self.model.parameters()]
         weights_ok = bool(torch.stack([torch.isfinite(p).all() for p in params]).all()) if params else True
@@ -348,7 +333,7 @@ class Trainer:
         totals = self.env.all_reduce_sum(packed).tolist()
         return {k: v / max(totals[-1], 1.0) for k, v in zip(keys, totals[:-1], strict=True)}
 
-    def _early_stopping(self, state: _RunState, val_terms: Mapping[str, float]) -> None:
+    def _early_stopping(self, state: RunState, val_terms: Mapping[str, float]) -> None:
         loss = val_terms.get("loss")
         if loss is None:
             return
@@ -360,7 +345,7 @@ class Trainer:
         if self.config.patience and state.bad_epochs >= self.config.patience:
             self.history.stopped_early = True
 
-    def _emit(self, kind: str, state: _RunState, terms: Mapping[str, Any]) -> None:
+    def _emit(self, kind: str, state: RunState, terms: Mapping[str, Any]) -> None:
         event = TrainEvent(kind, self, state.epoch - (kind == "epoch"), state.step, state.global_step, terms)
         for cb in self.callbacks:
             method = getattr(cb, f"on_{kind}_end", None)
@@ -373,7 +358,7 @@ class Trainer:
     def _show_progress(self) -> bool:
         return self.env.is_main and progress.enabled(self.progress)
 
-    def _bar(self, total: int, state: _RunState) -> Any:
+    def _bar(self, total: int, state: RunState) -> Any:
         return progress.bar(
             total,
             f"epoch {state.epoch + 1}/{self.config.epochs}",
@@ -391,168 +376,33 @@ class Trainer:
             line + f"  {h.samples_per_s[-1]:,.0f} samples/s  {h.wall_s[-1]:.1f} s", enabled=self._show_progress()
         )
 
-    # ------------------------------------------------------------------ checkpoints
-    def _checkpoint(self, state: _RunState) -> None:
-        """Write the resumable state (rank 0 writes; every rank joins the RNG gather)."""
+    # ------------------------------------------------------------------ files
+    def _checkpoint(self, state: RunState) -> None:
+        """The resumable state and the history so far (rank 0 writes; every rank joins the RNG gather)."""
         if self.out_dir is None:
             return
-        assert state.epoch_rng is not None  # set when an epoch starts, before any checkpoint of it
-        tensors: dict[str, Tensor] = {"rng.data": state.epoch_rng}
-        states = rng_tensors("rng")  # torch's global generators, for plugins that draw from them
-        if self.model.generator is not None:
-            states["rng.model"] = self.model.generator.get_state()
-        for key, t in states.items():
-            for rank, t_rank in enumerate(self.env.all_gather(t)):
-                tensors[f"{key}.rank{rank}"] = t_rank
-        if not self.env.is_main:
-            return
-        meta = {
-            **self._identity(),
-            "epoch": state.epoch,
-            "step": state.step,
-            "global_step": state.global_step,
-            "count": state.count,
-            "bad_epochs": state.bad_epochs,
-            "best": state.best if math.isfinite(state.best) else None,  # strict JSON has no Infinity
-            "history": self.history.to_dict(),
-            "model": pack(self.model.state_dict(), "model", tensors),
-            "optimizers": {n: pack(o.state_dict(), f"optim.{n}", tensors) for n, o in self._optimizers.items()},
-            "sums": pack(state.sums, "sums", tensors),
-        }
-        write_checkpoint(self.out_dir, meta, tensors)
-        self._write_history()
-
-    def _identity(self) -> dict[str, Any]:
-        """What must match for a checkpoint to be resumed by this run."""
-        from .._version import __version__
-
-        return {
-            "aezoo_version": __version__,
-            "architecture": self.model.architecture,
-            "model_config": config_to_dict(self.model.config),
-            "train_config": self.config.to_dict(),
-            "dataset": self._dataset_id,
-            "world_size": self.env.world_size,
-            "optimizer_names": sorted(self._optimizers),
-        }
-
-    def _restore(self, train: Dataset, generator: torch.Generator) -> _RunState:
-        assert self.out_dir is not None
-        meta, tensors = read_checkpoint(self.out_dir)
-        self._check_compatible(meta)
-        try:
-            return self._restore_state(meta, tensors, generator)
-        except AezooError:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
-            raise TrainingError(
-                f"{self.out_dir / CHECKPOINT_JSON} is damaged ({type(e).__name__}: {e}); start over with "
-                "--overwrite (API: overwrite=True) or use a fresh --out"
-            ) from None
-
-    def _restore_state(
-        self, meta: Mapping[str, Any], tensors: Mapping[str, Tensor], generator: torch.Generator
-    ) -> _RunState:
-        assert self.out_dir is not None
-        counters = {k: meta[k] for k in ("epoch", "step", "global_step", "count", "bad_epochs")}
-        if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in counters.values()):
-            raise ValueError(f"counters {counters!r} are not all integers >= 0")
-        if meta["best"] is not None and (isinstance(meta["best"], bool) or not isinstance(meta["best"], (int, float))):
-            raise ValueError(f"best is {meta['best']!r}")
-        try:
-            load_state_strict(self.model, unpack(meta["model"], tensors), source=str(self.out_dir / CHECKPOINT_JSON))
-        except WeightsError as e:
-            raise TrainingError(f"{e}; use a fresh --out or drop --resume") from None
-        for name, opt in self._optimizers.items():
-            opt.load_state_dict(unpack(meta["optimizers"][name], tensors))
-        suffix = f".rank{self.env.rank}"
-        restore_rng({k[: -len(suffix)]: v for k, v in tensors.items() if k.endswith(suffix)}, "rng")
-        if f"rng.model{suffix}" in tensors and self.model.generator is not None:
-            self.model.generator.set_state(tensors[f"rng.model{suffix}"])
-        elif self.model.generator is not None:
-            warnings.warn(
-                f"the checkpoint in {self.out_dir} holds no state of the model's noise generator (an older "
-                "aezoo wrote it): the resumed run draws different noise than an uninterrupted one would",
-                stacklevel=3,
-            )
-        generator.set_state(tensors["rng.data"])
-        self.history = History.from_dict(meta["history"])
-        sums = {k: v.to(self.env.device) for k, v in unpack(meta["sums"], tensors).items()}
-        best = math.inf if meta["best"] is None else meta["best"]
-        return _RunState(
-            epoch=meta["epoch"],
-            step=meta["step"],
-            global_step=meta["global_step"],
-            sums=sums,
-            count=meta["count"],
-            best=best,
-            bad_epochs=meta["bad_epochs"],
-            epoch_rng=tensors["rng.data"],
+        save_run(
+            self.out_dir,
+            state,
+            model=self.model,
+            optimizers=self._optimizers,
+            history=self.history,
+            identity=self._identity,
+            env=self.env,
         )
+        if self.env.is_main:
+            write_history(self.out_dir, self.history)
 
-    def _check_compatible(self, meta: Mapping[str, Any]) -> None:
-        now, then = self._identity(), meta
-        diffs = []
-        for key in ("architecture", "dataset", "world_size", "optimizer_names"):
-            if then.get(key) != now[key]:
-                diffs.append(f"{key} {then.get(key)!r} (checkpoint) vs {now[key]!r} (now)")
-        for section in ("model_config", "train_config"):
-            old, new = then.get(section), now[section]
-            old = old if isinstance(old, Mapping) else {}
-            for k in sorted(set(old) | set(new)):
-                if section == "train_config" and k in RESUMABLE_FIELDS:
-                    continue
-                if old.get(k) != new.get(k):
-                    diffs.append(f"{section.split('_')[0]} {k} {old.get(k)!r} (checkpoint) vs {new.get(k)!r} (now)")
-        if diffs:
-            raise TrainingError(
-                f"cannot resume the run in {self.out_dir}: it differs from this one in "
-                + "; ".join(diffs)
-                + ". Use a fresh --out directory for a new run, or drop --resume to start over in this one"
+    def _write_outputs(self, train: Dataset, val: Dataset | None) -> None:
+        """The record of the run on the model, then (rank 0, with ``out_dir``) the run's files."""
+        env = self.env
+        if env.is_main:  # what save_pretrained and publish put in config.json and the card, from any path
+            self.model.training_record = training_record(
+                self.config, self.history, train, val, device=env.device, world_size=env.world_size, extra=self.recipe
             )
-
-    # ------------------------------------------------------------------ outputs
-    def _write_history(self) -> None:
-        if self.out_dir is not None and self.env.is_main:
-            with atomic_write(self.out_dir / HISTORY_NAME, "w") as f:
-                f.write(dumps_json(self.history.to_dict()))
-
-    def _write_outputs(self) -> None:
-        if self.out_dir is not None and self.env.is_main:
-            self.model.save_pretrained(self.out_dir)  # with model.training_record
-            self._write_history()
-            try:
-                from ..evaluation.plots import loss_curve
-            except ImportError:
-                warnings.warn("aezoo.evaluation.plots is not available; no loss_curve.png written", stacklevel=3)
-            else:
-                if self.history.epoch:
-                    loss_curve(self.history.to_dict(), self.out_dir / LOSS_CURVE_NAME)
-        self.env.barrier()
-
-    def _recipe(self, train: Dataset, val: Dataset | None) -> dict[str, Any]:
-        from .._version import __version__
-
-        h = self.history
-        return {
-            **self.recipe,
-            "train_config": self.config.to_dict(),
-            "seed": self.config.seed,
-            "dataset": train.name.split(":")[0].split("/")[0],  # "mnist" of "mnist/train:train"
-            "data": train.name,
-            "num_train_samples": len(train),
-            "num_val_samples": len(val) * self.env.world_size if val is not None else 0,
-            "epochs": len(h.epoch),
-            "stopped_early": h.stopped_early,
-            "final_train_loss": h.last("train"),
-            "final_val_loss": h.last("val"),
-            "wall_time_s": round(sum(h.wall_s), 3),
-            "device": str(self.env.device),
-            "hardware": hardware_name(self.env.device),
-            "world_size": self.env.world_size,
-            "aezoo_version": __version__,
-            "torch_version": torch.__version__,
-        }
+            if self.out_dir is not None:
+                write_outputs(self.out_dir, self.model, self.history)
+        env.barrier()
 
 
 def _as_dataset(data: Any, role: str) -> Dataset:
@@ -598,19 +448,6 @@ def _accumulate(sums: dict[str, Tensor], terms: Mapping[str, Tensor], n: int) ->
                 sums[k] = v * n
 
 
-def hardware_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU model with its core and thread counts, for training records."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or device.type
-
-
 def train(
     model: Autoencoder | str,
     data: Dataset | str = "mnist",
@@ -637,8 +474,6 @@ def train(
     >>> aezoo.train("linear", data, epochs=1, progress=False).training
     False
     """
-    from ..registry.architectures import create
-
     cfg = TrainConfig().replace(**config)  # checked before the model is built
     given = "".join(f", {k}={v!r}" for k, v in config.items())
     call = f"aezoo.train({model if isinstance(model, str) else model.architecture!r}, {_data_ref(data)!r}{given})"
@@ -647,8 +482,6 @@ def train(
             model = create(model)
     cfg = TrainConfig.for_model(model, **config)
     if isinstance(data, str):
-        from ..data.datasets import load_dataset
-
         device = distributed.resolve_device(cfg.device, distributed.local_rank())
         data = load_dataset(data, "train", device=device, stream=stream)
     trainer = Trainer(model, cfg, out_dir=out_dir, callbacks=callbacks, progress=progress, recipe={"recipe": call})
