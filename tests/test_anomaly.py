@@ -192,10 +192,37 @@ def test_a_format_1_detector_still_loads_and_says_what_it_lacks(task, tmp_path: 
     old = {"format": 1, "kind": "aezoo.AnomalyDetector", "model": None, "architecture": "linear"}
     old |= {"n_calibration": 100, "quantile": 0.9, "score": "mse", "threshold": 0.5}
     (tmp_path / "old.json").write_text(json.dumps(old))
-    detector = AnomalyDetector.load(tmp_path / "old.json", model)
+    with pytest.warns(UserWarning, match="does not record which weights it was calibrated on"):
+        detector = AnomalyDetector.load(tmp_path / "old.json", model)
     assert detector.threshold == 0.5 and detector.predict(normal[:3]).shape == (3,)
     with pytest.raises(InputError, match="calibrate them again"):
         detector.p_value(normal[:3])
+
+
+def test_a_detector_is_paired_only_with_the_weights_it_was_calibrated_on(task, tmp_path: Path) -> None:
+    model, normal, _ = task
+    other = _fitted_linear(seed=1)[0]
+    folder = model.save_pretrained(tmp_path / "model")
+    AnomalyDetector.fit(model, normal[:200], quantile=0.9).save(folder)
+    beside = AnomalyDetector.fit(model, normal[:200], quantile=0.9, model_ref=str(folder)).save(tmp_path / "d.json")
+    for path in (folder, beside):
+        with pytest.raises(ConfigError, match=r"calibrated on other weights.*allow_other_model=True"):
+            AnomalyDetector.load(path, other)
+        assert AnomalyDetector.load(path, other, allow_other_model=True).model is other
+        assert AnomalyDetector.load(path, model).threshold == AnomalyDetector.load(path).threshold
+    # written before weights_sha256 was: the model_sha256 of the file beside it still pins the weights
+    saved = json.loads((folder / DETECTOR_NAME).read_text())
+    del saved["weights_sha256"]
+    (folder / DETECTOR_NAME).write_text(json.dumps(saved))
+    with pytest.raises(ConfigError, match="calibrated on other weights"):
+        AnomalyDetector.load(folder, other)
+    assert AnomalyDetector.load(folder, model).model is model
+    other.save_pretrained(folder)  # the model its reference names was retrained since
+    with pytest.raises(ConfigError, match="calibrated on other weights"):
+        AnomalyDetector.load(beside)
+    with pytest.raises(InputError, match="calibrated on other weights"):  # beside the new weights: as before
+        AnomalyDetector.load(folder)
+    assert AnomalyDetector.load(folder, allow_other_model=True).threshold == saved["threshold"]
 
 
 def test_the_file_is_the_io_layers_and_reads_back_what_the_detector_wrote(task, tmp_path: Path) -> None:
@@ -221,6 +248,9 @@ def test_the_file_is_the_io_layers_and_reads_back_what_the_detector_wrote(task, 
         ("calibration_scores", "[0.1, null]", '"calibration_scores" must be'),
         ("n_calibration", "1e400", '"n_calibration" is inf'),  # a JSON number that Python reads as infinity
         ("score", "5", '"score" must be one of mse, mae, sse'),
+        ("weights_sha256", "5", '"weights_sha256" must be null or a hex sha256'),
+        ("calibration_scores", "[0.1, -0.2]", '"calibration_scores" must be'),
+        ("threshold", "-0.5", '"threshold" is -0.5, it must be a finite number >= 0'),
     ],
 )
 def test_a_damaged_rule_or_calibration_is_one_error(task, tmp_path: Path, key: str, value: str, message: str) -> None:
@@ -350,3 +380,17 @@ def test_cli_detect_mistakes_are_one_line(tmp_path: Path, args: tuple[str, ...],
     result = CliRunner().invoke(cli, ["detect", str(folder), *(a.format(**names) for a in args)])
     assert result.exit_code == 1, result.output
     assert result.output.count("\n") == 1 and message in result.output and "Traceback" not in result.output
+
+
+def test_calibration_on_non_finite_errors_is_refused_before_anything_is_saved(tmp_path: Path) -> None:
+    """One infinite reconstruction error among finite ones used to give a finite threshold and a file
+    holding ``Infinity`` that no aezoo could read back; it is an InputError at calibration now."""
+    model = aezoo.create("linear", input_shape=SHAPE, latent_dim=2).eval()
+    with torch.no_grad():  # finite weights whose output overflows float32 on one input only
+        for name, p in model.named_parameters():
+            p.fill_(0.0 if name.endswith("bias") else 1e20)
+    normal = torch.zeros(200, *SHAPE)
+    normal[3] = 1.0
+    with pytest.raises(InputError, match=r"1 of the 200 reconstruction errors .* NaN or infinite"):
+        AnomalyDetector.fit(model, normal, quantile=0.9)
+    assert not list(tmp_path.iterdir())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,22 @@ def test_bundle_writes_metrics_figures_and_a_card(shared_data_copy: Path, tmp_pa
     report = json.loads((out / "eval.json").read_text())
     assert report["check_n"] == 1000 and report["first_1000"]["n"] == 1000
     assert sq[:1000].mean().item() == pytest.approx(report["first_1000"]["mse"], rel=1e-5)
+
+
+def test_bundle_refuses_links_and_special_files_before_reading_or_writing(tmp_path: Path) -> None:
+    """Issue 23, item 1: a figure written through a link would overwrite its target; a FIFO would block."""
+    from aezoo.core.errors import WeightsError
+    from aezoo.training.bundle import bundle
+
+    d = aezoo.create("linear").save_pretrained(tmp_path / "run", training={"dataset": "mnist/train"})
+    private = tmp_path / "private.png"
+    private.write_bytes(b"the user's own picture")
+    (d / "reconstructions.png").symlink_to(private)
+    with pytest.raises(WeightsError, match=r"reconstructions\.png is a symlink"):
+        bundle(d, name="x", dataset="no-such-data.npy")
+    assert private.read_bytes() == b"the user's own picture"
+    assert sorted(p.name for p in d.iterdir()) == ["config.json", "model.safetensors", "reconstructions.png"]
+    (d / "reconstructions.png").unlink()
+    os.mkfifo(d / "history.json")  # reading it would wait for a writer forever
+    result = CliRunner().invoke(cli, ["bundle", str(d), "--name", "x", "--dataset", "no-such-data.npy"])
+    assert result.exit_code == 1 and "history.json is a FIFO" in result.output, result.output

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from aezoo.core.errors import DataError, UnknownNameError
+from aezoo.core.errors import ConfigError, DataError, UnknownNameError
 from aezoo.data import DeviceDataset, data_root, load_dataset, load_user_data
 from aezoo.data.builtin import _cache_file
+from aezoo.data.preprocessing import Preprocessing
 from aezoo.data.roots import CACHE_DIRNAME
 
 # (dataset, split) -> (n, pixel mean, first labels), from ../shared/data/README.md
@@ -430,3 +431,33 @@ def test_a_data_root_holding_archives_is_never_written(
     assert sorted(p.relative_to(shared) for p in shared.rglob("*")) == before
     assert len(list((own / "data" / CACHE_DIRNAME).glob("mnist-test-*.safetensors"))) == 1  # keyed by the root
     assert not network_calls
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"std": (0.0,)}, r"preprocessing\.std must hold finite numbers > 0 .*got 0\.0"),
+        ({"std": [-1.0]}, r"preprocessing\.std must hold finite numbers > 0 .*got -1\.0"),
+        ({"std": (float("nan"),)}, r"preprocessing\.std .*got nan"),
+        ({"scale": float("inf")}, r"preprocessing\.scale must be a finite number > 0, got inf"),
+        ({"scale": -1 / 255}, r"preprocessing\.scale must be a finite number > 0"),
+        ({"mean": (float("-inf"),)}, r"preprocessing\.mean must hold finite numbers, got -inf"),
+        ({"mean": ()}, r"preprocessing\.mean must be null or a non-empty list"),
+        ({"mean": (0.5, 0.5), "std": (0.25, 0.25, 0.25)}, r"preprocessing\.mean has 2 values but std has 3"),
+    ],
+)
+def test_preprocessing_refuses_values_that_divide_by_zero_or_poison_inputs(fields: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Preprocessing(**fields)
+    with pytest.raises(ConfigError, match=message):
+        Preprocessing.from_dict({k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})
+
+
+def test_preprocessing_holds_one_value_per_channel_or_one_for_all() -> None:
+    rgb = Preprocessing(scale=1 / 255, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    rgb.check_channels(3)
+    Preprocessing(mean=(0.5,), std=(0.25, 0.5, 1.0)).check_channels(3)
+    numpy_stats = Preprocessing(scale=np.float32(0.5), mean=(np.float32(0.5),))  # stored as floats, JSON-ready
+    assert type(numpy_stats.scale) is float and type(numpy_stats.mean[0]) is float
+    with pytest.raises(ConfigError, match=r"preprocessing\.mean has 3 values .* 1 channel\(s\) along dim 1"):
+        rgb.check_channels(1)

@@ -15,7 +15,7 @@ from aezoo.applications import export as export_module
 from aezoo.applications.export import FORMATS, PARTS, export, load_exported, run_exported
 from aezoo.cli import export as export_cli
 from aezoo.cli.main import cli
-from aezoo.core.errors import ExportError, MissingDependencyError, UnknownNameError
+from aezoo.core.errors import ExportError, InputError, MissingDependencyError, UnknownNameError
 
 pytest.importorskip("onnxruntime", reason='the ONNX checks need pip install "aezoo[export]"')
 pytest.importorskip("onnxscript", reason='the ONNX checks need pip install "aezoo[export]"')
@@ -107,6 +107,17 @@ def test_bad_requests_are_one_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["export", "linear-mnist", "--format", "onnx", "--out", str(tmp_path / "x.pt")])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "onnx files end in '.onnx'" in result.output
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_a_batch_of_the_wrong_shape_or_dtype_is_refused_before_the_file_runs(fmt: str, tmp_path: Path) -> None:
+    path = export(_tiny_vae(), tmp_path / f"m{FORMATS[fmt]}", format=fmt, part="full").path
+    for x in (torch.rand(2, 1, 7, 7), torch.rand(2, 64), torch.rand(1, 8, 8), torch.tensor(1.0)):
+        with pytest.raises(InputError, match=r"takes batches of shape \(N, 1, 8, 8\), got"):
+            run_exported(path, x)
+    with pytest.raises(InputError, match=r"takes float32 model inputs of shape \(N, 1, 8, 8\), got torch\.uint8"):
+        run_exported(path, torch.zeros(2, 1, 8, 8, dtype=torch.uint8))
+    assert run_exported(path, torch.rand(3, 1, 8, 8, dtype=torch.float64)).shape == (3, 1, 8, 8)
 
 
 def test_missing_onnx_packages_name_the_pip_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

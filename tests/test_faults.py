@@ -464,3 +464,91 @@ def test_os_errors_on_user_paths_are_one_line(tmp_path: Path, npy: Path) -> None
     if os.geteuid() != 0:  # root writes anywhere
         (tmp_path / "ro").mkdir(mode=0o500)
         one_line_error(run_cli("encode", d, "--dataset", npy, "--out", tmp_path / "ro" / "x.npy"), "Permission denied")
+
+
+# ------------------------------------------------------------------- files that describe a model (issue 23)
+@pytest.mark.parametrize(
+    ("preprocessing", "field"),
+    [
+        ({"std": [0]}, "preprocessing.std"),  # a division by zero at inference
+        ({"std": [-0.5]}, "preprocessing.std"),
+        ({"std": [1e400]}, "preprocessing.std"),  # a JSON number Python reads as infinity
+        ({"scale": -1}, "preprocessing.scale"),
+        ({"scale": 0}, "preprocessing.scale"),
+        ({"mean": [0.1, 0.2, 0.3]}, "preprocessing.mean"),  # 3 values for 1-channel inputs
+        ({"mean": [0.5, 0.5], "std": [1.0]}, "preprocessing.mean"),
+    ],
+)
+def test_a_config_json_with_impossible_preprocessing_is_one_error(
+    tmp_path: Path, npy: Path, preprocessing: dict, field: str
+) -> None:
+    folder = small_model().save_pretrained(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    text = json.dumps({**config, "preprocessing": preprocessing}).replace("Infinity", "1e400")
+    (folder / "config.json").write_text(text)
+    with pytest.raises(WeightsError, match=rf"config\.json: {re.escape(field)}"):
+        aezoo.load(folder)
+    one_line_error(run_cli("encode", folder, "--dataset", npy, "--out", tmp_path / "z.npy"), field)
+    assert not (tmp_path / "z.npy").exists()
+
+
+@pytest.mark.parametrize("threshold", ["-0.5", "1e400", "-1e400"])
+def test_a_detector_with_a_negative_or_infinite_threshold_is_one_error(detector_file, threshold: str) -> None:
+    path, data, model = detector_file
+    path.write_text(json.dumps({**data, "threshold": "EDIT"}).replace('"EDIT"', threshold))
+    with pytest.raises(ConfigError, match=r'"threshold" is .*a finite number >= 0'):
+        AnomalyDetector.load(path, model)
+
+
+def test_a_detector_loaded_with_another_model_is_refused_unless_allowed(detector_file) -> None:
+    path, _, model = detector_file
+    torch.manual_seed(1)
+    other = aezoo.create("linear", input_shape=(1, 8, 8))
+    with pytest.raises(ConfigError, match=r"calibrated on other weights.*allow_other_model=True"):
+        AnomalyDetector.load(path, other)
+    assert AnomalyDetector.load(path, other, allow_other_model=True).model is other
+    assert AnomalyDetector.load(path, model).model is model
+
+
+# ------------------------------------------------------------------- inputs that cost unbounded resources
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG of a few bytes whose header claims ``width`` x ``height`` grey pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    pixels = chunk(b"IDAT", zlib.compress(b"\0" * 8))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + pixels + chunk(b"IEND", b"")
+
+
+def test_an_image_claiming_a_huge_size_is_one_error(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "bomb.png").write_bytes(_png_claiming(100_000, 100_000))  # 10**10 pixels, < 100 bytes
+    with pytest.raises(DataError, match=r"bomb\.png is too large.*PIL\.Image\.MAX_IMAGE_PIXELS = \d+"):
+        aezoo.load_dataset(tmp_path / "images")
+    one_line_error(
+        run_cli("train", "mlp", "--dataset", tmp_path / "images", "--out", tmp_path / "r"), "MAX_IMAGE_PIXELS"
+    )
+
+
+def test_generating_more_than_memory_holds_is_refused_up_front() -> None:
+    vae = aezoo.create("vae", input_shape=(1, 8, 8), hidden_dims=(16,), latent_dim=2)
+    with pytest.raises(InputError, match=r"n=1000000000 samples .* needs 256000000000 bytes.*in batches of at most"):
+        aezoo.generate(vae, 10**9)
+    with pytest.raises(InputError, match=r"more than the 1000 allowed \(max_bytes\)"):
+        aezoo.generate(vae, 4, max_bytes=1000)
+    assert aezoo.generate(vae, 4, max_bytes=1024).shape == (4, 1, 8, 8)  # 4 x 64 float32 = 1024 bytes
+
+
+def test_aezoo_generate_goes_through_the_same_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = aezoo.create("vae", input_shape=(1, 8, 8), hidden_dims=(16,), latent_dim=2).save_pretrained(tmp_path / "v")
+    monkeypatch.setenv("AEZOO_MEMORY_BUDGET", "1K")  # 64 samples of 256 bytes need 16 KiB
+    one_line_error(
+        run_cli("generate", folder, "--n", "64", "--out", tmp_path / "s.png"),
+        "needs 16384 bytes",
+        "AEZOO_MEMORY_BUDGET",
+    )
+    assert not (tmp_path / "s.png").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -279,3 +280,89 @@ def test_bundled_pretrained_never_touches_the_network(tmp_path, monkeypatch) -> 
     registry.list_models()
     monkeypatch.setitem(registry._REGISTRY._pretrained, entry.name, entry)
     assert torch.equal(_outputs(aezoo.load(entry.name)), _outputs(aezoo.load(d)))
+
+
+# ---------------------------------------------------------------------- only the folder's own files (issue 23, item 1)
+def _token_file(hub_token: str) -> Path:
+    """The user's Hugging Face token file (`hf auth login` writes it), holding the token."""
+    from huggingface_hub import constants
+
+    path = Path(constants.HF_TOKEN_PATH)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(hub_token)
+    return path
+
+
+def _repo_files(repo: str, commit: str) -> list[str]:
+    from huggingface_hub import HfApi
+
+    return sorted(s.rfilename for s in HfApi().model_info(repo, revision=commit).siblings or [])
+
+
+@pytest.mark.parametrize("case", ["eval-json-links-the-token", "figure-links-a-private-file", "fifo", "linked-figures"])
+def test_publish_refuses_links_and_special_files(local_hub, hub_token, tmp_path, case) -> None:
+    d = _model_dir(tmp_path, 6)
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "holiday.png").write_bytes(b"\x89PNG private " + hub_token.encode())
+    name = {"eval-json-links-the-token": "eval.json", "fifo": "history.json", "linked-figures": "figures"}.get(
+        case, "recon.png"
+    )
+    if case == "eval-json-links-the-token":
+        (d / name).symlink_to(_token_file(hub_token))
+    elif case == "figure-links-a-private-file":
+        (d / name).symlink_to(private / "holiday.png")
+    elif case == "fifo":
+        os.mkfifo(d / name)  # opening it would block: the check must not
+    else:
+        (d / name).symlink_to(private, target_is_directory=True)
+    start = time.monotonic()
+    with pytest.raises(WeightsError, match="does not publish") as info:
+        publish(d, "org/leak")
+    assert name in str(info.value) and hub_token not in str(info.value)
+    result = CliRunner().invoke(cli, ["publish", str(d), "--repo", "org/leak"])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and name in result.output, result.output
+    assert hub_token not in result.output and "hf-hub:" not in result.output
+    with pytest.raises(WeightsError, match="does not publish"):
+        aezoo.publish(d, "org/leak")
+    assert time.monotonic() - start < 10
+    assert local_hub.repo_ids() == []  # refused before the repository was created
+
+
+def test_publish_uploads_only_the_allow_list_and_never_a_token(local_hub, hub_token, tmp_path) -> None:
+    d = _model_dir(tmp_path, 7)
+    token_file = _token_file(hub_token)
+    (d / "notes.txt").symlink_to(token_file)  # not on the allow-list: left out, not followed
+    (d / "token").write_text(hub_token)
+    (d / "figures").mkdir()
+    (d / "figures" / "curve.svg").write_text("<svg/>")
+    (d / "figures" / "secrets.txt").write_text(hub_token)
+    commit = publish(d, "org/only")
+    files = _repo_files("org/only", commit)
+    assert [f for f in files if f != ".gitattributes"] == sorted(
+        ["README.md", "config.json", "figures/curve.svg", "loss.png", "metrics.json", WEIGHTS_NAME]
+    )
+    for f in files:
+        assert hub_token.encode() not in local_hub.file_bytes("org/only", f, commit), f
+    # A known name that holds the token (a hard link to the token file) is refused, token unshown.
+    (d / "eval.json").unlink(missing_ok=True)
+    os.link(token_file, d / "eval.json")
+    with pytest.raises(WeightsError, match="holds a Hugging Face token") as info:
+        publish(d, "org/only-2")
+    assert hub_token not in str(info.value) and "org/only-2" not in local_hub.repo_ids()
+
+
+def test_a_pretrained_name_from_the_hf_cache_is_republished_from_its_verified_files(
+    published, local_hub, monkeypatch
+) -> None:
+    """The cache's snapshot files link to blobs outside the folder: aezoo copies the verified files out first."""
+    from aezoo.registry import architectures as registry
+
+    repo, (c1, _), (d1, _) = published
+    entry = _entry(repo, c1, sha256_file(d1 / WEIGHTS_NAME), name="linear-cached")
+    monkeypatch.setenv("AEZOO_WEIGHTS_DIR", "")
+    assert (pull(f"{repo}@{c1}") / WEIGHTS_NAME).is_symlink()
+    registry.list_models()
+    monkeypatch.setitem(registry._REGISTRY._pretrained, entry.name, entry)
+    commit = aezoo.publish(entry.name, "org/again")
+    assert local_hub.file_bytes("org/again", WEIGHTS_NAME, commit) == (d1 / WEIGHTS_NAME).read_bytes()

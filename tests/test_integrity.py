@@ -101,6 +101,32 @@ def test_tampered_bundled_config_is_refused(tmp_path, monkeypatch, change, messa
     assert message in str(info.value) and str(d) in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("tamper", "why"),
+    [
+        (lambda d: (d / WEIGHTS_NAME).write_bytes((d / WEIGHTS_NAME).read_bytes()[:-1] + b"!"), "sha256"),
+        (lambda d: _edit_config(d, config__activation="tanh"), "changes the pinned config"),
+    ],
+    ids=["sha256-mismatch", "config-differs"],
+)
+def test_a_skipped_bundled_copy_is_reported_once_per_load(tmp_path, monkeypatch, tamper, why) -> None:
+    """A tampered copy in the first $AEZOO_WEIGHTS_DIR folder, the pinned one in the second (issue 23, item 5)."""
+    bad = _model_dir(tmp_path / "first", "lin-test")
+    good = _model_dir(tmp_path / "second", "lin-test")
+    entry = _entry(good)
+    tamper(bad)
+    monkeypatch.setenv("AEZOO_WEIGHTS_DIR", os.pathsep.join([str(tmp_path / "first"), str(tmp_path / "second")]))
+    hub_offline(monkeypatch)
+    for _ in range(2):
+        with pytest.warns(UserWarning) as caught:
+            model = load_pretrained(entry)
+        skipped = [w for w in caught if "ignored" in str(w.message)]
+        assert len(skipped) == 1, [str(w.message) for w in caught]
+        assert str(bad) in str(skipped[0].message) and why in str(skipped[0].message)
+        assert str(good) in str(skipped[0].message)
+        assert torch.equal(_outputs(model), _outputs(load_dir(good)))
+
+
 def test_tampered_config_in_the_hf_cache_is_refused(local_hub, tmp_path) -> None:
     d = _model_dir(tmp_path)
     commit = publish(d, "org/lin")
@@ -226,6 +252,26 @@ def test_a_trickling_server_is_cut_off_at_the_deadline(published, local_hub, mon
     local_hub.trickle = 0
     _no_partial_files()
     assert torch.equal(_outputs(load_from_hub(f"org/lin@{commit}")), _outputs(load_dir(d)))
+
+
+def test_a_publish_the_hub_never_answers_stops_at_the_deadline(local_hub, tmp_path, monkeypatch) -> None:
+    """Issue 23, item 2: the server takes the connection and does not answer; publish used to wait for it."""
+    d = _model_dir(tmp_path)
+    local_hub.delay = 5.0  # every request: accepted, then silence longer than the deadline
+    start = time.monotonic()
+    with pytest.raises(HubError, match="did not confirm") as info:
+        publish(d, "org/slow", timeout=0.5)
+    assert time.monotonic() - start < 4
+    assert "AEZOO_HUB_TIMEOUT" in str(info.value) and "--timeout" in str(info.value)
+    for args, env in ((["--timeout", "0.5"], None), ([], "0.5")):
+        if env:
+            monkeypatch.setenv("AEZOO_HUB_TIMEOUT", env)
+        start = time.monotonic()
+        result = CliRunner().invoke(cli, ["publish", str(d), "--repo", "org/slow", *args])
+        assert time.monotonic() - start < 4, result.output
+        assert result.exit_code == 1 and "did not confirm" in result.output, result.output
+        assert "hf-hub:" not in result.output  # an unconfirmed commit is never printed as published
+    local_hub.delay = 0
 
 
 @pytest.mark.parametrize("fault", ["down", "500"])

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,38 @@ def test_a_published_card_names_the_package_that_registers_the_architecture(loca
 def test_release_errors_are_clear(tmp_path) -> None:
     result = CliRunner().invoke(cli, ["release", "--weights", str(tmp_path / "nope")])
     assert result.exit_code == 1 and "is not a folder of bundles" in result.output
+
+
+def test_release_refuses_a_bundle_with_a_link_before_uploading_anything(local_hub, hub_token, tmp_path) -> None:
+    """Issue 23, item 1: a bundle's eval.json linking the token file is refused, for every bundle at once."""
+    weights, manifest = tmp_path / "weights", tmp_path / "pkg" / "pretrained.json"
+    _bundle(weights, "a-mnist", 0, {"mse": 0.02})
+    bad = _bundle(weights, "b-mnist", 1, {"mse": 0.03})
+    token_file = tmp_path / "token"
+    token_file.write_text(hub_token)
+    (bad / "eval.json").symlink_to(token_file)
+    result = CliRunner().invoke(
+        cli, ["release", "--weights", str(weights), "--manifest", str(manifest), "--org", "zoo"]
+    )
+    assert result.exit_code == 1 and "eval.json is a symlink" in result.output, result.output
+    assert hub_token not in result.output
+    assert local_hub.repo_ids() == [] and not manifest.exists()  # a-mnist was not published either
+
+
+def test_a_release_the_hub_never_confirms_pins_nothing(local_hub, tmp_path, monkeypatch) -> None:
+    """Issue 23, item 2: one deadline per bundle's publish; an unconfirmed commit gets no manifest pin."""
+    weights, manifest = tmp_path / "weights", tmp_path / "pkg" / "pretrained.json"
+    _bundle(weights, "a-mnist", 0, {"mse": 0.02})
+    local_hub.delay = 5.0
+    for args, env in ((["--timeout", "0.5"], None), ([], "0.5")):
+        if env:
+            monkeypatch.setenv("AEZOO_HUB_TIMEOUT", env)
+        start = time.monotonic()
+        result = CliRunner().invoke(
+            cli, ["release", "--weights", str(weights), "--manifest", str(manifest), "--org", "zoo", *args]
+        )
+        assert time.monotonic() - start < 4, result.output
+        assert result.exit_code == 1 and "did not confirm" in result.output, result.output
+        assert "published" not in result.output.replace("nothing is reported as published", "")
+        assert not manifest.exists()
+    local_hub.delay = 0

@@ -9,6 +9,7 @@ p-values; its file, ``detector.json``, is :mod:`aezoo.io.detector`'s.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ import torch
 from torch import Tensor
 
 from .._version import __version__
-from ..core.errors import InputError, unknown_name
+from ..core.errors import ConfigError, InputError, unknown_name
 from ..data import Dataset
 from ..hub import pull
 from ..io.detector import (
@@ -29,6 +30,8 @@ from ..io.detector import (
     check_model_sha256,
     check_same_weights,
     read_detector,
+    recorded_weights,
+    weights_sha256,
     write_detector,
 )
 from ..io.serialization import CONFIG_NAME, WEIGHTS_NAME, sha256_file
@@ -251,6 +254,12 @@ class AnomalyDetector:
         scores = self.score(normal_data).double().cpu()
         if scores.numel() == 0:
             raise InputError("the calibration data are empty; give at least one normal sample per 1 - quantile")
+        if not scores.isfinite().all():  # a threshold over them would mean nothing, and the file could not be read
+            bad = int((~scores.isfinite()).sum())
+            raise InputError(
+                f"{bad} of the {scores.numel()} reconstruction errors on the normal data are NaN or infinite; "
+                "the model's weights or the data hold NaN or infinite values (check both, e.g. torch.isfinite(x).all())"
+            )
         self.calibration_scores = scores.sort()[0]
         self.n_calibration = scores.numel()
         return self.set_threshold(**{rule[0]: rule[1]})
@@ -397,6 +406,7 @@ class AnomalyDetector:
             "score": self.score_name,
             "threshold": threshold,
             "calibration_scores": _kept_scores(calib).tolist(),
+            "weights_sha256": weights_sha256(self.model.state_dict()),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -423,12 +433,22 @@ class AnomalyDetector:
         return write_detector(path, data)
 
     @classmethod
-    def load(cls, path: str | Path, model: Autoencoder | None = None, *, device: str | None = None) -> AnomalyDetector:
+    def load(
+        cls,
+        path: str | Path,
+        model: Autoencoder | None = None,
+        *,
+        device: str | None = None,
+        allow_other_model: bool = False,
+    ) -> AnomalyDetector:
         """Read a detector written by :meth:`save`, with its model.
 
         ``path`` is the detector's JSON file, a model directory holding ``detector.json``, or a
         Hub repository ``"hf-hub:ORG/NAME@REV"`` published with one. The model is ``model``, else
-        the one in that directory / repository, else ``aezoo.load(model_ref)``.
+        the one in that directory / repository, else ``aezoo.load(model_ref)``. It must hold the
+        weights the detector was calibrated on (a ``ConfigError`` otherwise: its threshold is another
+        model's); ``allow_other_model=True`` pairs them anyway. A detector that does not record its
+        weights (format 1) loads with a warning that the pairing cannot be checked.
 
         >>> detector = AnomalyDetector.load("runs/conv")  # doctest: +SKIP
         """
@@ -437,7 +457,8 @@ class AnomalyDetector:
         ref = data.get("model")
         if ref == SAME_FOLDER:
             model = model if model is not None else load(hub_ref or str(path.parent), device=device)
-            check_model_sha256(path, data)
+            if not allow_other_model:
+                check_model_sha256(path, data)
             ref = hub_ref or str(path.parent.resolve())
         elif model is None:
             if not ref:
@@ -446,6 +467,8 @@ class AnomalyDetector:
                     "AnomalyDetector.load(path, model)"
                 )
             model = load(str(ref), device=device)
+        if not allow_other_model:
+            _check_pairing(path, data, model)
         ((rule_name, rule_value),) = (data.get("rule") or {"quantile": data["quantile"]}).items()
         calib = data.get("calibration_scores")
         return cls(
@@ -480,6 +503,28 @@ def _detector_file(path: str | Path) -> tuple[Path, str | None]:
             )
         path = path / DETECTOR_NAME
     return path, hub_ref
+
+
+def _check_pairing(path: Path, data: dict[str, Any], model: Autoencoder) -> None:
+    """The model must hold the weights the detector at ``path`` was calibrated on (``ConfigError``)."""
+    recorded = recorded_weights(path, data)
+    if recorded is None:
+        warnings.warn(
+            f"{path} (detector format {data['format']}) does not record which weights it was calibrated on, so "
+            f"its pairing with this {model.architecture!r} model cannot be checked; calibrate it again and save it "
+            "to record them",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
+    actual = weights_sha256(model.state_dict())
+    if actual != recorded:
+        raise ConfigError(
+            f"{path} was calibrated on other weights (weights_sha256 {recorded[:12]}...) than those of the "
+            f"{model.architecture!r} model it is loaded with ({actual[:12]}...): its threshold belongs to that "
+            "model. Load it with the model it was calibrated on, calibrate again (AnomalyDetector.fit(model, "
+            "normal_data)), or pair them anyway with AnomalyDetector.load(path, model, allow_other_model=True)"
+        )
 
 
 def _kept_scores(calib: Tensor) -> Tensor:

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from .._version import __version__
-from ..core.errors import ExportError, MissingDependencyError, unknown_name
+from ..core.errors import ExportError, InputError, MissingDependencyError, unknown_name
 
 if TYPE_CHECKING:
     from ..models.base import Autoencoder
@@ -330,7 +330,31 @@ def _load_onnx(path: Path) -> tuple[Callable[[Tensor], Tensor], dict[str, Any]]:
 
 
 def run_exported(path: str | os.PathLike[str], x: Tensor) -> Tensor:
-    """Run the exported file at ``path`` on the batch ``x``; returns the output on the CPU."""
-    run, _ = load_exported(path)
+    """Run the exported file at ``path`` on the batch ``x``; returns the output on the CPU.
+
+    ``x`` must be a floating-point batch of the shape the file's ``aezoo.json`` names
+    (``(N, *input_shape)``), else an ``InputError`` naming it, before the file runs.
+    """
+    run, meta = load_exported(path)
+    _check_input(x, meta, Path(path))
     with torch.no_grad():
         return run(x.detach().cpu().float())
+
+
+def _check_input(x: Any, meta: dict[str, Any], path: Path) -> None:
+    """``x`` against the input shape recorded at export: a mismatch would fail inside the runtime."""
+    shape = meta.get("input_shape") if isinstance(meta, dict) else None
+    want = shape[1:] if isinstance(shape, list) and shape[:1] == ["batch"] else None
+    expected = f"(N, {', '.join(map(str, want))})" if want is not None else "(N, ...)"
+    if not isinstance(x, Tensor):
+        raise InputError(f"{path.name} takes a torch.Tensor batch of shape {expected}, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise InputError(
+            f"{path.name} takes float32 model inputs of shape {expected}, got {x.dtype}; map raw values "
+            f"(e.g. uint8 pixels) with the preprocessing in its metadata first: {meta.get('preprocessing')!r}"
+        )
+    if (want is not None and list(x.shape[1:]) != want) or x.dim() == 0:
+        raise InputError(
+            f"{path.name} ({meta.get('part', 'model')} of {meta.get('architecture', 'a model')!r}) takes batches of "
+            f"shape {expected}, got {tuple(x.shape)}; reshape the batch to {expected}"
+        )

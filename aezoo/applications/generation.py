@@ -7,12 +7,15 @@ says so in its class's capabilities (the VAE, the AAE); the registry lists which
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import TYPE_CHECKING, Any, cast
 
+import torch
 from torch import Tensor
 
 from ..core import seeding
 from ..core.errors import AezooError, InputError
+from ..data.streaming import BUDGET_ENV, memory_budget
 from ..registry import get_architecture, list_models
 from ._batches import eval_mode
 
@@ -36,10 +39,13 @@ def generative_architectures() -> list[str]:
     return names
 
 
-def generate(model: Autoencoder, n: int, *, seed: int | None = None) -> Tensor:
+def generate(model: Autoencoder, n: int, *, seed: int | None = None, max_bytes: int | None = None) -> Tensor:
     """``n`` new inputs ``(n, *input_shape)`` drawn from a generative model (``capabilities.sample``).
 
-    ``seed`` makes the draw repeatable without touching the global random state.
+    ``seed`` makes the draw repeatable without touching the global random state. The output may
+    take at most ``max_bytes`` (default: :func:`aezoo.data.streaming.memory_budget` of the model's
+    device, half the memory available or ``$AEZOO_MEMORY_BUDGET``); more is an ``InputError``
+    before anything is drawn: generate in batches instead.
 
     >>> import aezoo
     >>> generate(aezoo.create("vae"), 4, seed=0).shape
@@ -53,6 +59,25 @@ def generate(model: Autoencoder, n: int, *, seed: int | None = None) -> Tensor:
         )
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise InputError(f"n must be a positive integer, got {n!r}")
+    _check_output_size(model, n, max_bytes)
     gen = seeding.generator(seed, model.device) if seed is not None else None
     with eval_mode(model):
         return cast(Any, model).sample(n, generator=gen)
+
+
+def _check_output_size(model: Autoencoder, n: int, max_bytes: int | None) -> None:
+    """``n`` samples must fit in ``max_bytes`` (default: the memory budget), or it is refused up front."""
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1):
+        raise InputError(f"max_bytes must be a positive integer (bytes), got {max_bytes!r}")
+    dtype = next((p.dtype for p in model.parameters()), torch.float32)
+    per_sample = math.prod(model.input_shape) * dtype.itemsize
+    limit = max_bytes if max_bytes is not None else memory_budget(model.device)
+    if n * per_sample > limit:
+        source = "max_bytes" if max_bytes is not None else f"half the memory available, or ${BUDGET_ENV}"
+        batch, needed = max(limit // per_sample, 1), n * per_sample
+        raise InputError(
+            f"generating n={n!r} samples of shape {tuple(model.input_shape)} ({dtype}) needs {needed} bytes, "
+            f"more than the {limit} allowed ({source}); generate in batches of at most {batch} (e.g. "
+            f"[generate(model, {min(batch, n)}, seed=s) for s in range(k)], saving each), or pass "
+            f"max_bytes={needed} if that much memory is free"
+        )

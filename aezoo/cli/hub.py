@@ -18,8 +18,20 @@ import click
 @click.option("--branch", default=None, help="Commit to this branch (created from main if needed).")
 @click.option("--token", default=None, help="Hugging Face token (default: HF_TOKEN or `hf auth login`). Never printed.")
 @click.option("--message", "-m", default=None, help="Commit message.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Overall time bound in seconds for the upload (default: $AEZOO_HUB_TIMEOUT or 30).",
+)
 def publish_cmd(
-    model_or_dir: str, repo_id: str | None, private: bool, branch: str | None, token: str | None, message: str | None
+    model_or_dir: str,
+    repo_id: str | None,
+    private: bool,
+    branch: str | None,
+    token: str | None,
+    message: str | None,
+    timeout: float | None,
 ) -> None:
     """Publish MODEL_OR_DIR (a model directory or a pretrained name) to the Hub in one commit.
 
@@ -28,7 +40,9 @@ def publish_cmd(
     from ..hub.transport import parse_repo_spec
     from ..loading.publish import publish
 
-    commit = publish(model_or_dir, repo_id, private=private, branch=branch, token=token, commit_message=message)
+    commit = publish(
+        model_or_dir, repo_id, private=private, branch=branch, token=token, commit_message=message, timeout=timeout
+    )
 
     repo = repo_id or _default_repo(model_or_dir)
     parse_repo_spec(repo)
@@ -87,8 +101,20 @@ def _default_repo(name: str) -> str:
 )
 @click.option("--only", "names", multiple=True, metavar="NAME", help="Release only this bundle (repeatable).")
 @click.option("--token", default=None, help="Hugging Face token with write access. Never printed.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Time bound in seconds for each bundle's upload (default: $AEZOO_HUB_TIMEOUT or 30).",
+)
 def release_cmd(
-    weights_dir: str, manifest: str, org: str, package: str | None, names: tuple[str, ...], token: str | None
+    weights_dir: str,
+    manifest: str,
+    org: str,
+    package: str | None,
+    names: tuple[str, ...],
+    token: str | None,
+    timeout: float | None,
 ) -> None:
     """Publish every bundle in WEIGHTS to ORG/NAME (one commit each, with its card) and pin the commits.
 
@@ -106,4 +132,5 @@ def release_cmd(
         token=token,
         echo=click.echo,
         distribution=distribution_of,
+        timeout=timeout,
     )

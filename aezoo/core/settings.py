@@ -69,7 +69,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "AEZOO_HUB_TIMEOUT",
-        "overall deadline in seconds of one Hub request or download (a stalled server fails fast)",
+        "one overall deadline in seconds for a whole load, pull, publish or (per bundle) release "
+        "(a stalled server fails fast)",
         "30",
     ),
     Setting(
@@ -79,7 +80,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "AEZOO_MEMORY_BUDGET",
-        "bytes (or 512M, 8G) a dataset may take in memory; a larger one is streamed from disk",
+        "bytes (or 512M, 8G) a dataset may take in memory (a larger one is streamed from disk) and the "
+        "largest output aezoo.generate makes at once",
         "half the memory available (and half a GPU's free memory)",
     ),
     Setting(

@@ -66,6 +66,8 @@ def _scan_image_folder(folder: Path) -> tuple[list[Path], bool, tuple[int, int],
         try:
             with Image.open(p) as im:
                 headers.append((p, im.mode, im.size))
+        except Image.DecompressionBombError as e:
+            raise _bomb(p, e) from None
         except (OSError, UnidentifiedImageError) as e:
             raise DataError(f"cannot read image {p} ({one_line(e)}); remove or replace it") from None
     wide = [p for p, mode, _ in headers if mode in ("I", "I;16", "I;16B", "I;16L", "F")]
@@ -95,10 +97,23 @@ def _decode_images(files: list[Path], color: bool) -> np.ndarray:
         try:
             with Image.open(p) as im:
                 arrays.append(np.asarray(im.convert("RGB" if color else "L")))
+        except Image.DecompressionBombError as e:
+            raise _bomb(p, e) from None
         except (OSError, UnidentifiedImageError) as e:
             raise DataError(f"cannot read image {p} ({one_line(e)}); remove or replace it") from None
     stacked = np.stack(arrays)
     return np.ascontiguousarray(stacked.transpose(0, 3, 1, 2)) if color else stacked[:, None]
+
+
+def _bomb(path: Path, e: Exception) -> DataError:
+    """Pillow refuses an image whose header claims more pixels than its limit: say which file, and the limit."""
+    from PIL import Image
+
+    return DataError(
+        f"{path} is too large to decode ({one_line(e)}): Pillow refuses images over twice "
+        f"PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS!r} pixels, as a guard against decompression bombs. "
+        "Remove or shrink the image; if you trust it, raise PIL.Image.MAX_IMAGE_PIXELS before loading"
+    )
 
 
 def _stream_image_folder(

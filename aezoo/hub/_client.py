@@ -12,7 +12,7 @@ from pathlib import Path
 from ..core import settings
 from .deadline import TIMEOUT_ENV, Expired
 
-__all__ = ["MissingFile", "cache_dir", "endpoint", "is_missing", "offline", "reason", "redact"]
+__all__ = ["MissingFile", "cache_dir", "endpoint", "is_missing", "known_tokens", "offline", "reason", "redact"]
 
 
 class MissingFile(Exception):
@@ -38,17 +38,25 @@ def offline() -> bool:
     return settings.hf_offline() or bool(constants.HF_HUB_OFFLINE)
 
 
-def redact(text: str, token: str | None) -> str:
-    """``text`` with every token aezoo could have sent replaced by ``***``."""
+def known_tokens(token: str | None) -> list[str]:
+    """Every token aezoo could send: ``token``, ``$HF_TOKEN`` and friends, and the one ``hf auth login`` saved."""
     found = [token, *settings.hf_tokens()]
     try:
-        from huggingface_hub import get_token
+        from huggingface_hub import constants, get_token
 
         found.append(get_token())
+        saved = Path(constants.HF_TOKEN_PATH)  # the login's token even while $HF_TOKEN overrides it
+        if saved.is_file() and saved.stat().st_size < 4096:
+            found.append(saved.read_text(encoding="utf-8", errors="replace").strip())
     except Exception:
         pass
-    for secret in found:
-        if isinstance(secret, str) and len(secret) >= 4:
+    return [t for t in dict.fromkeys(found) if isinstance(t, str) and t.strip()]
+
+
+def redact(text: str, token: str | None) -> str:
+    """``text`` with every token aezoo could have sent replaced by ``***``."""
+    for secret in known_tokens(token):
+        if len(secret) >= 4:
             text = text.replace(secret, "***")
     return text
 

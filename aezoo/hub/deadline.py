@@ -1,4 +1,4 @@
-"""One overall deadline for a whole load or pull from the Hub: ``timeout=``, else ``$AEZOO_HUB_TIMEOUT``, else 30 s.
+"""One overall deadline for a whole load, pull or publish: ``timeout=``, else ``$AEZOO_HUB_TIMEOUT``, else 30 s.
 
 huggingface_hub bounds each request (``etag_timeout``, ``HF_HUB_DOWNLOAD_TIMEOUT``: seconds without a
 byte), not a transfer: a server that sends a few bytes every second never trips them, and the library

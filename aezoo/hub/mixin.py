@@ -198,6 +198,8 @@ def load_folder(
     try:
         config = config_from_dict(cls.config_class, data["config"])
         preprocessing = Preprocessing.from_dict(data.get("preprocessing"))
+        if config.input_shape:  # a mean of 3 values for 1-channel inputs fails later, inside a batch
+            preprocessing.check_channels(int(config.input_shape[0]))
     except ConfigError as e:
         raise WeightsError(f"{directory / CONFIG_NAME}: {e}") from None
     build = cast(Any, cls)

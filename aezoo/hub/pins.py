@@ -91,6 +91,7 @@ def resolve(
                 continue
             found = problem(directory)
             if found is None:
+                _warn_skipped(bad, directory)
                 return directory, entry
             bad.append((directory, found))
             tried.append(f"bundled {directory} ({found})")
@@ -112,6 +113,17 @@ def resolve(
                 f"no other source had the pinned model ({e}). Fix: restore or delete {path}, then load once online"
             ) from None
         raise type(e)(f"pretrained {entry.name!r}: {e}") from None
-    for path, found in bad:
-        warnings.warn(f"ignored {path} ({found}); loaded the pinned model from {folder}", stacklevel=4)
+    _warn_skipped(bad, folder)
     return folder, entry if pinned else None
+
+
+def _warn_skipped(bad: list[tuple[Path, str]], used: Path) -> None:
+    """One warning for the copies a load skipped (each named, with why), none when it skipped nothing."""
+    if bad:
+        why = "; ".join(f"{path} ({found})" for path, found in bad)
+        warnings.warn(
+            f"ignored {len(bad)} copy(ies) that are not the pinned model: {why}; loaded the pinned model from "
+            f"{used}. Fix: restore or delete the ignored folder(s)",
+            UserWarning,
+            stacklevel=5,
+        )

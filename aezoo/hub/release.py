@@ -12,7 +12,10 @@ bundle (a folder with ``model.safetensors``, ``config.json`` and ``metrics.json`
    (:func:`aezoo.hub.upload.publish`) and the returned commit is pinned.
 
 The manifest is written atomically once, at the end (and after each bundle, so an interrupted
-release keeps what it published).
+release keeps what it published). Every bundle is checked first (:func:`~aezoo.hub.upload.publishable_files`:
+no symlink, FIFO or device among the files it publishes), so a bad one stops the release before
+anything is uploaded. Each bundle's publish has one deadline (``timeout=``, ``--timeout``,
+``$AEZOO_HUB_TIMEOUT``); a commit the Hub did not confirm in time is an error, and no pin is written for it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from ..core.errors import HubError, WeightsError
 from ..io.cards import dataset_of
 from ..io.serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, read_config, sha256_file
 from .transport import COMMIT_RE, remote_etag
-from .upload import publish
+from .upload import publish, publishable_files
 
 __all__ = ["DEFAULT_ORG", "Released", "bundle_entry", "release"]
 
@@ -70,9 +73,9 @@ def bundle_entry(bundle: Path, *, org: str, previous: Mapping[str, Any] | None =
     }
 
 
-def _on_hub(entry: Mapping[str, Any], revision: str, token: str | None) -> bool:
+def _on_hub(entry: Mapping[str, Any], revision: str, token: str | None, timeout: float | None) -> bool:
     """Whether the Hub still holds ``entry``'s weights at ``revision`` (one HEAD, nothing downloaded)."""
-    return remote_etag(entry["repo_id"], revision, WEIGHTS_NAME, token=token) == entry["sha256"]
+    return remote_etag(entry["repo_id"], revision, WEIGHTS_NAME, token=token, timeout=timeout) == entry["sha256"]
 
 
 def release(
@@ -85,13 +88,15 @@ def release(
     token: str | None = None,
     echo: Callable[[str], None] = print,
     distribution: Callable[[str], str] | None = None,
+    timeout: float | None = None,
 ) -> list[Released]:
     """Publish each bundle in ``weights_dir`` to ``ORG/NAME`` and pin its commit in ``manifest``.
 
     ``package`` is the distribution users ``pip install`` to load these models (named in each card;
     default: ``distribution(architecture)``, which ``aezoo release`` sets to the distribution that
     registers each bundle's architecture, else ``aezoo``).
-    ``names`` limits the release to those bundles. Returns what happened to each bundle.
+    ``names`` limits the release to those bundles. ``timeout`` bounds each bundle's publish (default
+    ``$AEZOO_HUB_TIMEOUT`` or 30 s). Returns what happened to each bundle.
 
     >>> release("weights", "aezoo/pretrained.json", org="aezoo")  # doctest: +SKIP
     """
@@ -110,6 +115,8 @@ def release(
         bundles = [p for p in bundles if p.name in names]
     if not bundles:
         raise WeightsError(f"{weights_dir} holds no bundle (NAME/model.safetensors + config.json)")
+    for bundle in bundles:  # every bundle, before anything is uploaded
+        publishable_files(bundle)
     entries = dict(old)
     done = []
     for bundle in bundles:
@@ -118,7 +125,12 @@ def release(
         entry = bundle_entry(bundle, org=org, previous=previous)
         revision = previous.get("revision")
         same = {k: v for k, v in previous.items() if k != "revision"} == entry
-        if same and isinstance(revision, str) and COMMIT_RE.match(revision) and _on_hub(entry, revision, token):
+        if (
+            same
+            and isinstance(revision, str)
+            and COMMIT_RE.match(revision)
+            and _on_hub(entry, revision, token, timeout)
+        ):
             done.append(Released(name, entry["repo_id"], revision, "unchanged"))
         else:
             try:
@@ -130,6 +142,7 @@ def release(
                     metrics=entry["metrics"],
                     dataset=entry["dataset"] or None,
                     package=package or (distribution(entry["architecture"]) if distribution else None),
+                    timeout=timeout,
                 )
             except HubError as e:
                 raise HubError(

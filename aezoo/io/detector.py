@@ -8,12 +8,16 @@ the weights it was calibrated on (``model_sha256``).
 
 Format 2 (written): ``kind``, ``format``, ``aezoo_version``, ``model`` (a reference, ``"."`` or
 null), ``architecture``, ``score``, ``threshold``, ``quantile``, ``rule`` (``{"quantile" |
-"target_fpr" | "contamination": value}``), ``n_calibration``, ``calibration_scores`` and, beside
-the model, ``model_sha256``. Format 1 (read) had no rule, calibration scores or sha256.
+"target_fpr" | "contamination": value}``), ``n_calibration``, ``calibration_scores``, ``weights_sha256``
+(:func:`weights_sha256` of the model it was calibrated on; absent in files written before it was
+recorded) and, beside the model, ``model_sha256`` (of its ``model.safetensors``). Format 1 (read)
+had no rule, calibration scores or sha256.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
@@ -35,6 +39,8 @@ __all__ = [
     "check_model_sha256",
     "check_same_weights",
     "read_detector",
+    "recorded_weights",
+    "weights_sha256",
     "write_detector",
 ]
 
@@ -96,7 +102,8 @@ def _check_fields(data: Mapping[str, Any], path: Path, scores: Collection[str] |
         raise ConfigError(f'{path}: "score" must be {known}, got {score!r}')
     if scores is not None and score not in scores:
         raise unknown_name("anomaly score", score, scores)
-    number("threshold", math.isfinite, "a finite number")
+    # every score (mse, mae, sse) is >= 0: a negative threshold flags every input, NaN none
+    number("threshold", lambda t: math.isfinite(t) and t >= 0, "a finite number >= 0")
     number("quantile", lambda q: 0 < q < 1, "a number strictly between 0 and 1")
     number("n_calibration", lambda n: math.isfinite(n) and n >= 0 and n == int(n), "a count >= 0", 0)
     rule = data.get("rule")
@@ -111,9 +118,14 @@ def _check_fields(data: Mapping[str, Any], path: Path, scores: Collection[str] |
             f'{path}: "rule" is {rule!r}, it must be null or one of {", ".join(THRESHOLD_RULES)} with a number '
             f'strictly between 0 and 1 (e.g. {{"quantile": 0.99}}); {_FIX}'
         )
+    recorded = data.get("weights_sha256")
+    if recorded is not None and not (isinstance(recorded, str) and len(recorded) == 64):
+        raise ConfigError(f'{path}: "weights_sha256" must be null or a hex sha256, got {recorded!r}; {_FIX}')
     calib = data.get("calibration_scores")
-    if calib is not None and not (isinstance(calib, list) and all(map(_is_number, calib))):
-        raise ConfigError(f'{path}: "calibration_scores" must be null or a list of numbers; {_FIX}')
+    if calib is not None and not (
+        isinstance(calib, list) and all(_is_number(c) and math.isfinite(c) and c >= 0 for c in calib)
+    ):
+        raise ConfigError(f'{path}: "calibration_scores" must be null or a list of finite numbers >= 0; {_FIX}')
 
 
 def _is_number(value: Any) -> bool:
@@ -156,3 +168,38 @@ def check_same_weights(state: Mapping[str, torch.Tensor], directory: str | Path)
             f"the detector's model is not the one saved in {weights.parent}; save it there first "
             "(model.save_pretrained(directory)) or save the detector to a .json file"
         )
+
+
+def weights_sha256(state: Mapping[str, torch.Tensor]) -> str:
+    """The fingerprint of a model's weights: sha256 of each tensor's name, dtype, shape and bytes, by name.
+
+    Unlike ``model_sha256`` (the bytes of one file) it does not depend on where or how the weights
+    are stored: the same weights give the same value on any device, saved or not.
+
+    >>> weights_sha256({"w": torch.zeros(2)}) == weights_sha256({"w": torch.zeros(2, dtype=torch.float64)})
+    False
+    """
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().to("cpu").contiguous()
+        h.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def recorded_weights(path: str | Path, data: Mapping[str, Any]) -> str | None:
+    """The :func:`weights_sha256` of the model the detector file ``data`` (at ``path``) was calibrated on.
+
+    Its ``weights_sha256``; else, for a detector beside its model whose ``model_sha256`` pins that
+    ``model.safetensors`` (written before ``weights_sha256`` was), that file's weights; else ``None``:
+    which weights it was calibrated on is not known.
+    """
+    if data.get("weights_sha256"):
+        return str(data["weights_sha256"])
+    weights = Path(path).parent / WEIGHTS_NAME
+    pinned = data.get("model") == SAME_FOLDER and data.get("model_sha256")
+    if pinned and weights.is_file() and sha256_file(weights) == data["model_sha256"]:
+        from safetensors.torch import load_file
+
+        return weights_sha256(load_file(weights))
+    return None

@@ -12,7 +12,10 @@ next to ``model.safetensors`` and ``config.json``:
 * ``README.md`` — the model card (:func:`aezoo.io.cards.build_card`), with the commands that
   reproduce the directory.
 
-Training checkpoints are removed: they are for resuming, not for publishing.
+Training checkpoints are removed: they are for resuming, not for publishing. A folder whose
+published files include a symlink, FIFO or device (:func:`aezoo.hub.upload.publishable_files`) is
+refused before anything is read or written: a figure written through a link would overwrite its
+target, and the folder is what ``aezoo publish`` uploads next.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import torch
 from ..core.config import dumps_json, read_json
 from ..core.errors import DataError, WeightsError
 from ..core.seeding import generator, seeded
+from ..hub.upload import publishable_files
 from ..io.cards import build_card
 from ..io.serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, read_config, sha256_file
 from ..loading.loader import load_dir
@@ -64,6 +68,7 @@ def bundle(
     from ..evaluation.metrics import evaluate
 
     directory = Path(directory)
+    publishable_files(directory)  # no link or special file among what is read, written and published
     config = read_config(directory)
     model = load_dir(directory, device=device)
     history = _read_history(directory)  # a damaged one fails before the evaluation, not after
