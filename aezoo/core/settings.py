@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 
 from .errors import ConfigError
@@ -215,6 +216,29 @@ def hf_offline() -> bool:
 def hf_tokens() -> list[str]:
     """The tokens set in ``$HF_TOKEN`` and ``$HUGGING_FACE_HUB_TOKEN`` (to keep them out of messages)."""
     return [t for t in (text("HF_TOKEN"), text("HUGGING_FACE_HUB_TOKEN")) if t]
+
+
+def hf_timeout(name: str) -> float:
+    """Deprecated in 0.2, removed in 0.3: ``$name`` (``HF_HUB_ETAG_TIMEOUT`` or ``HF_HUB_DOWNLOAD_TIMEOUT``)
+    in seconds, 10 when unset. huggingface_hub reads its own timeouts since aezoo pulls through it;
+    aezoo's one bound is :func:`aezoo.hub.deadline.hub_timeout` (``$AEZOO_HUB_TIMEOUT``)."""
+    warnings.warn(
+        "aezoo.settings.hf_timeout is deprecated since aezoo 0.2 and will be removed in 0.3: huggingface_hub "
+        "reads $HF_HUB_ETAG_TIMEOUT / $HF_HUB_DOWNLOAD_TIMEOUT itself; aezoo's own bound is "
+        "aezoo.hub.deadline.hub_timeout() ($AEZOO_HUB_TIMEOUT)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    value = text(name)
+    if value is None:
+        return 10.0
+    try:
+        parsed = float(value)
+    except ValueError:
+        parsed = float("nan")
+    if not 0 < parsed < float("inf"):
+        raise ConfigError(f"${name} is {value!r}; it must be a positive number (e.g. 10), or unset")
+    return parsed
 
 
 # ---------------------------------------------------------------------- torchrun's
