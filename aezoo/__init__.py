@@ -59,6 +59,7 @@ _LAZY = {
     "reduce": "applications",
     "extract_features": "applications",
     "AnomalyDetector": "applications",
+    "DriftDetector": "applications",
     "denoise": "applications",
     "generate": "applications",
     "interpolate": "applications.interpolation",
@@ -92,6 +93,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DeviceDataset",
+    "DriftDetector",
     "HubError",
     "InputError",
     "LayerwiseConfig",
@@ -149,7 +151,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .applications import AnomalyDetector, denoise, extract_features, generate, reduce
+    from .applications import AnomalyDetector, DriftDetector, denoise, extract_features, generate, reduce
     from .applications.interpolation import interpolate, prior_interpolation
     from .core.config import AEConfig
     from .core.errors import (

@@ -7,16 +7,53 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 REQUIRE_DATA_ENV = "AEZOO_TEST_REQUIRE_DATA"  # 1: a missing MNIST copy fails the data tests instead of skipping them
 DATA_FIXTURE = "shared_data_copy"
+
+# Hypothesis profiles for tests/test_fuzz.py: "ci" (the default) is short and derandomized, so every
+# run tries the same inputs; "long" (--fuzz=long or AEZOO_FUZZ=long) hunts with fresh random inputs.
+# Neither writes an example database into the checkout. AEZOO_FUZZ_EXAMPLES sets the number of examples.
+FUZZ_PROFILES = {"ci": dict(max_examples=25, derandomize=True), "long": dict(max_examples=2000, derandomize=False)}
+for _name, _options in FUZZ_PROFILES.items():
+    settings.register_profile(
+        _name,
+        deadline=timedelta(seconds=10),  # per example; generous for a busy 2-core machine
+        database=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+        **_options,
+    )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fuzz",
+        choices=sorted(FUZZ_PROFILES),
+        default=None,
+        help="hypothesis profile of tests/test_fuzz.py: ci (short, derandomized; default) or long (env AEZOO_FUZZ)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    profile = config.getoption("--fuzz") or os.environ.get("AEZOO_FUZZ", "") or "ci"
+    if profile not in FUZZ_PROFILES:
+        raise pytest.UsageError(f"AEZOO_FUZZ={profile!r}: choose one of {', '.join(sorted(FUZZ_PROFILES))}")
+    settings.load_profile(profile)
+    examples = os.environ.get("AEZOO_FUZZ_EXAMPLES")
+    if examples:
+        settings.register_profile(f"{profile}-{examples}", settings.get_profile(profile), max_examples=int(examples))
+        settings.load_profile(f"{profile}-{examples}")
+
 
 # Test models are tiny, and tests start subprocesses (DDP ranks, CLI runs): one intra-op thread
 # each avoids OpenMP oversubscription, which slows small kernels down by orders of magnitude.

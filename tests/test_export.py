@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import aezoo
 from aezoo.applications import export as export_module
-from aezoo.applications.export import FORMATS, PARTS, export, load_exported, run_exported
+from aezoo.applications.export import DETECTOR_PART, FORMATS, PARTS, export, load_exported, run_exported
 from aezoo.cli import export as export_cli
 from aezoo.cli.main import cli
 from aezoo.core.errors import ExportError, InputError, MissingDependencyError, UnknownNameError
@@ -43,7 +43,7 @@ def _batch(model: aezoo.Autoencoder, part: str, n: int) -> torch.Tensor:
 
 def test_the_cli_lists_what_the_module_exports() -> None:
     assert export_cli.FORMATS == FORMATS
-    assert tuple(export_cli.PARTS) == tuple(PARTS)
+    assert tuple(export_cli.PARTS) == (*PARTS, DETECTOR_PART)
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))

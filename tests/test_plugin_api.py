@@ -34,6 +34,9 @@ FROZEN = Path(__file__).with_name("plugin_api_v1.txt")
 NOT_PYTHON = {
     "aezoo.architectures": "the entry-point group",
     "aezoo.json": "the metadata file beside an exported model",
+    # an exported detector's flat ONNX metadata keys (docs/anomaly.md)
+    **{f"aezoo.{key}": "an ONNX metadata key" for key in ("score", "threshold", "threshold_rule", "target_fpr")},
+    "aezoo.weights_sha256": "an ONNX metadata key",
 }
 _DOTTED = re.compile(r"(?<![\w.])aezoo(?:\.[A-Za-z_]\w*)+")
 _FROM = re.compile(r"^\s*from (aezoo(?:\.\w+)*) import ([\w, ]+)$", flags=re.M)

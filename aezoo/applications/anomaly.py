@@ -37,6 +37,7 @@ from ..io.detector import (
 from ..io.serialization import CONFIG_NAME, WEIGHTS_NAME, sha256_file
 from ..loading import HF_HUB_PREFIX, load
 from ._batches import batched, check_batch_size, eval_mode, model_space
+from .anomaly_graph import DetectorGraph
 
 if TYPE_CHECKING:
     from ..models.base import Autoencoder
@@ -371,6 +372,22 @@ class AnomalyDetector:
             "n": len(y),
             "n_anomalous": tp + fn,
         }
+
+    def as_module(self) -> DetectorGraph:
+        """The detector as one ``torch.nn.Module``: inputs -> score, normalized score, p-value, decision, error map.
+
+        What :func:`aezoo.applications.detector_export.export_detector` traces into one file; see
+        :class:`~aezoo.applications.anomaly_graph.DetectorGraph`. It shares this detector's model
+        and copies its calibration scores and threshold. Call it in eval mode (``.eval()``), on CPU.
+
+        >>> import aezoo, torch
+        >>> d = AnomalyDetector.fit(aezoo.create("linear"), torch.rand(100, 1, 28, 28), quantile=0.9)
+        >>> x = torch.rand(4, 1, 28, 28)
+        >>> bool((d.as_module().eval()(x)[2] == d.p_value(x)).all())
+        True
+        """
+        calib, threshold = self._calibration("build its graph"), self._threshold("build its graph")
+        return DetectorGraph(self.model, SCORES[self.score_name], _ERROR_MAPS[self.score_name], calib, threshold)
 
     def _threshold(self, what: str) -> float:
         # A NaN threshold compares False with every score: it would answer "all normal".

@@ -1,5 +1,8 @@
 """Export a model's encoder, decoder or whole reconstruction pass for serving without aezoo.
 
+(A whole anomaly detector, scores to decisions, is exported by
+:func:`aezoo.applications.detector_export.export_detector`, through the writers here.)
+
 Three formats, each with a dynamic batch dimension:
 
 * ``onnx`` — through ``torch.onnx.export`` (the dynamo exporter, which needs ``onnx`` and
@@ -17,16 +20,18 @@ ONNX metadata or as an ``aezoo.json`` extra file, so a server knows how to scale
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import importlib.util
+import itertools
 import json
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -37,13 +42,15 @@ from ..core.errors import ExportError, InputError, MissingDependencyError, unkno
 if TYPE_CHECKING:
     from ..models.base import Autoencoder
 
-__all__ = ["FORMATS", "PARTS", "ExportResult", "export", "load_exported", "run_exported"]
+__all__ = ["DETECTOR_PART", "FORMATS", "PARTS", "ExportResult", "export", "load_exported", "run_exported"]
 
 #: Format name -> the file suffix it is written with.
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
 METADATA_NAME = "aezoo.json"  # the extra file (TorchScript, .pt2) / metadata key (ONNX) describing the export
 EXPORT_EXTRA = 'pip install "aezoo[export]"'
-_TRACE_BATCH, _CHECK_BATCH = 2, 3  # traced with one batch size, verified with another
+M = TypeVar("M", bound=nn.Module)
+TRACE_BATCH, CHECK_BATCH = 2, 3  # traced with one batch size, verified with another
+DETECTOR_PART = "detector"  # the "part" of a whole anomaly detector (aezoo.applications.detector_export)
 
 
 # ----------------------------------------------------------------------------- the parts
@@ -90,6 +97,22 @@ class ExportResult:
     input_shape: tuple[int, ...]  # per sample; the batch axis is dynamic
     output_shape: tuple[int, ...]
     max_abs_diff: float | None  # file vs PyTorch on a batch of another size (None: not verified)
+    outputs: Mapping[str, tuple[int, ...]] | None = None  # a file with several outputs: each one's shape
+
+
+@dataclasses.dataclass(frozen=True)
+class _Signature:
+    """What a writer traces: example inputs (the first one batched), their names, and the outputs' names."""
+
+    example: tuple[Tensor, ...]
+    inputs: tuple[str, ...] = ("input",)
+    outputs: tuple[str, ...] = ("output",)
+    defaults: Mapping[str, Tensor] = dataclasses.field(default_factory=dict)  # ONNX: optional inputs' values
+    props: Mapping[str, str] = dataclasses.field(default_factory=dict)  # ONNX: more metadata_props entries
+
+    def dynamic_shapes(self) -> tuple[dict[int, Any] | None, ...]:
+        batch = torch.export.Dim("batch", min=1)
+        return tuple({0: batch} if i == 0 else None for i in range(len(self.example)))
 
 
 # ----------------------------------------------------------------------------- export
@@ -116,36 +139,24 @@ def export(
     >>> result.input_shape, result.output_shape, result.max_abs_diff < 1e-5
     ((1, 28, 28), (2,), True)
     """
-    if format not in FORMATS:
-        raise unknown_name("export format", format, FORMATS)
+    path = check_request(path, format, verify)
     if part not in PARTS:
-        raise unknown_name("model part", part, PARTS, hint="export the encoder, the decoder or the full model")
-    path = Path(path)
-    if path.suffix.lower() != FORMATS[format]:
-        raise ExportError(
-            f"{format} files end in {FORMATS[format]!r}, got {str(path)!r}; "
-            f"write to {str(path.with_suffix(FORMATS[format]))!r} or choose the format that matches the name"
-        )
-    _require(format, verify)
+        hint = "export the encoder, the decoder or the full model (a detector: export_detector)"
+        raise unknown_name("model part", part, PARTS, hint=hint)
     _check_model(model)
     wrapper_class, in_shape_of = PARTS[part]
-    if model.device.type != "cpu":
-        model = copy.deepcopy(model).cpu()  # the caller's model stays where it is
-    was_training = model.training
-    model.eval()
-    try:
+    with on_cpu_in_eval(model) as model:
         wrapper = wrapper_class(model).eval()
         in_shape = in_shape_of(model)
         generator = torch.Generator().manual_seed(0)
-        example = torch.rand((_TRACE_BATCH, *in_shape), generator=generator)
+        example = torch.rand((TRACE_BATCH, *in_shape), generator=generator)
         with torch.no_grad():
             out_shape = tuple(wrapper(example).shape[1:])
-        meta = _metadata(model, part, format, in_shape, out_shape)
-        with _atomic_path(path) as tmp:
-            _WRITERS[format](wrapper, example, tmp, meta, opset)
+        meta = metadata_json(model, part, format, in_shape, out_shape)
+        write(format, wrapper, _Signature((example,)), path, meta, opset)
         diff = None
         if verify:
-            check = torch.rand((_CHECK_BATCH, *in_shape), generator=generator)
+            check = torch.rand((CHECK_BATCH, *in_shape), generator=generator)
             with torch.no_grad():
                 expected = wrapper(check)
             got = run_exported(path, check)
@@ -156,9 +167,35 @@ def export(
                     f"{tuple(got.shape)} vs {tuple(expected.shape)}, max |difference| {diff:.3g} "
                     f"(atol {atol:g}); try another format or report the model's architecture"
                 )
-    finally:
-        model.train(was_training)
     return ExportResult(path, format, part, in_shape, out_shape, diff)
+
+
+def check_request(path: str | os.PathLike[str], format: str, verify: bool) -> Path:
+    """``path`` as a ``Path`` once ``format`` is known, matches its suffix and has its packages installed."""
+    if format not in FORMATS:
+        raise unknown_name("export format", format, FORMATS)
+    path = Path(path)
+    if path.suffix.lower() != FORMATS[format]:
+        raise ExportError(
+            f"{format} files end in {FORMATS[format]!r}, got {str(path)!r}; "
+            f"write to {str(path.with_suffix(FORMATS[format]))!r} or choose the format that matches the name"
+        )
+    _require(format, verify)
+    return path
+
+
+@contextlib.contextmanager
+def on_cpu_in_eval(module: M) -> Iterator[M]:
+    """``module`` (or, if it is elsewhere, a copy of it on the CPU) in eval mode; the flag is restored after."""
+    if any(t.device.type != "cpu" for t in itertools.chain(module.parameters(), module.buffers())):
+        module = copy.deepcopy(module).cpu()  # the caller's model stays where it is
+    flags = [(m, m.training) for m in module.modules()]  # each one's: a wrapper may hold a model in eval mode
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, training in flags:
+            m.training = training
 
 
 def _check_model(model: Any) -> None:
@@ -170,7 +207,9 @@ def _check_model(model: Any) -> None:
         )
 
 
-def _metadata(model: Autoencoder, part: str, format: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> str:
+def metadata_json(
+    model: Autoencoder, part: str, format: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...], **more: Any
+) -> str:
     from ..core.config import config_to_dict
 
     return json.dumps(
@@ -183,9 +222,16 @@ def _metadata(model: Autoencoder, part: str, format: str, in_shape: tuple[int, .
             "input_shape": ["batch", *in_shape],
             "output_shape": ["batch", *out_shape],
             "preprocessing": model.preprocessing.to_dict(),
+            **more,
         },
         sort_keys=True,
     )
+
+
+def write(format: str, wrapper: nn.Module, sig: _Signature, path: Path, meta: str, opset: int | None) -> None:
+    """Trace ``wrapper`` on ``sig`` and write it to ``path`` atomically as ``format``, with ``meta``."""
+    with _atomic_path(path) as tmp:
+        _WRITERS[format](wrapper, sig, tmp, meta, opset)
 
 
 def _require(format: str, verify: bool) -> None:
@@ -221,29 +267,26 @@ class _atomic_path:
             self.tmp.unlink(missing_ok=True)
 
 
-def _dynamic_batch() -> tuple[dict[int, Any]]:
-    return ({0: torch.export.Dim("batch", min=1)},)
-
-
 def _failed(format: str, e: Exception) -> ExportError:
     text = " ".join(str(e).split())[:300]
     other = "exported-program" if format != "exported-program" else "torchscript"
     return ExportError(f"{format} export failed: {type(e).__name__}: {text}; try --format {other}")
 
 
-def _write_onnx(wrapper: nn.Module, example: Tensor, path: Path, meta: str, opset: int | None) -> None:
+def _write_onnx(wrapper: nn.Module, sig: _Signature, path: Path, meta: str, opset: int | None) -> None:
     import onnx
+    from onnx import numpy_helper
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 wrapper,
-                (example,),
+                sig.example,
                 dynamo=True,
-                dynamic_shapes=_dynamic_batch(),
-                input_names=["input"],
-                output_names=["output"],
+                dynamic_shapes=sig.dynamic_shapes(),
+                input_names=list(sig.inputs),
+                output_names=list(sig.outputs),
                 opset_version=opset,
                 external_data=False,
                 verbose=False,
@@ -253,24 +296,30 @@ def _write_onnx(wrapper: nn.Module, example: Tensor, path: Path, meta: str, opse
     if program is None:  # only the legacy exporter returns None; dynamo=True always gives a program
         raise ExportError("torch.onnx.export returned no program; upgrade torch (aezoo uses the dynamo exporter)")
     proto = program.model_proto
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_NAME, meta
+    # An input with an initializer of its name is an input with a default (IR >= 4): callers may omit it.
+    for name, default in sig.defaults.items():
+        proto.graph.initializer.append(numpy_helper.from_array(default.detach().cpu().numpy(), name))
+    for key, text in {METADATA_NAME: meta, **sig.props}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, text
+    if sig.defaults:
+        onnx.checker.check_model(proto)
     onnx.save_model(proto, str(path))
 
 
-def _write_torchscript(wrapper: nn.Module, example: Tensor, path: Path, meta: str, opset: int | None) -> None:
+def _write_torchscript(wrapper: nn.Module, sig: _Signature, path: Path, meta: str, opset: int | None) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.jit's deprecation notices and tracer hints
-            traced = torch.jit.trace(wrapper, example, check_trace=False)
+            traced = torch.jit.trace(wrapper, sig.example, check_trace=False)
             torch.jit.save(traced, str(path), _extra_files={METADATA_NAME: meta})
     except Exception as e:
         raise _failed("torchscript", e) from e
 
 
-def _write_exported_program(wrapper: nn.Module, example: Tensor, path: Path, meta: str, opset: int | None) -> None:
+def _write_exported_program(wrapper: nn.Module, sig: _Signature, path: Path, meta: str, opset: int | None) -> None:
     try:
-        program = torch.export.export(wrapper, (example,), dynamic_shapes=_dynamic_batch())
+        program = torch.export.export(wrapper, sig.example, dynamic_shapes=sig.dynamic_shapes())
     except Exception as e:
         raise _failed("exported-program", e) from e
     torch.export.save(program, str(path), extra_files={METADATA_NAME: meta})
@@ -288,9 +337,18 @@ def _format_of(path: Path) -> str:
 
 
 def load_exported(path: str | os.PathLike[str]) -> tuple[Callable[[Tensor], Tensor], dict[str, Any]]:
-    """Load an exported file; returns ``(run, metadata)`` with ``run(batch) -> Tensor``.
+    """Load an exported file; returns ``(run, metadata)`` with ``run(batch) -> Tensor`` (its first output).
 
     ONNX files run in an ``onnxruntime`` CPU session; the others in PyTorch.
+    """
+    call, meta = open_exported(path)
+    return (lambda x: call(x)[0]), meta
+
+
+def open_exported(path: str | os.PathLike[str]) -> tuple[Callable[..., list[Tensor]], dict[str, Any]]:
+    """Load an exported file; returns ``(call, metadata)`` with ``call(*inputs) -> every output, in order``.
+
+    Trailing ONNX inputs that the file gives a default (the detector's ``threshold``) may be left out.
     """
     path = Path(path)
     if not path.is_file():
@@ -298,35 +356,54 @@ def load_exported(path: str | os.PathLike[str]) -> tuple[Callable[[Tensor], Tens
     fmt = _format_of(path)
     try:
         if fmt == "onnx":
-            return _load_onnx(path)
-        if fmt == "torchscript":
+            call, meta = _open_onnx(path)
+        else:
             files = {METADATA_NAME: ""}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
-                module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
-            return module, json.loads(files[METADATA_NAME] or "{}")
-        files = {METADATA_NAME: ""}
-        program = torch.export.load(str(path), extra_files=files)
-        return program.module(), json.loads(files[METADATA_NAME] or "{}")
+            if fmt == "torchscript":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
+                    module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+            else:
+                module = torch.export.load(str(path), extra_files=files).module()
+            call, meta = _outputs_of(module), json.loads(files[METADATA_NAME] or "{}")
     except (ExportError, MissingDependencyError):
         raise
     except Exception as e:
         raise ExportError(f"cannot read {str(path)!r} as {fmt}: {type(e).__name__}: {e}") from e
+    if not isinstance(meta, dict):
+        raise ExportError(
+            f"{str(path)!r} holds {METADATA_NAME} metadata that is not a JSON object ({meta!r:.60}); "
+            "the file is damaged or its metadata was edited: export the model again (aezoo export)"
+        )
+    return call, meta
 
 
-def _load_onnx(path: Path) -> tuple[Callable[[Tensor], Tensor], dict[str, Any]]:
+def _outputs_of(module: Callable[..., Any]) -> Callable[..., list[Tensor]]:
+    def call(*inputs: Tensor) -> list[Tensor]:
+        out = module(*inputs)
+        return list(out) if isinstance(out, (tuple, list)) else [out]
+
+    return call
+
+
+def _open_onnx(path: Path) -> tuple[Callable[..., list[Tensor]], dict[str, Any]]:
     if importlib.util.find_spec("onnxruntime") is None:
         raise MissingDependencyError(f"running an ONNX file needs onnxruntime; run: {EXPORT_EXTRA}")
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    meta = session.get_modelmeta().custom_metadata_map.get(METADATA_NAME, "{}")
-    name = session.get_inputs()[0].name
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # not the notice that an input with a default is not constant-folded
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    meta = json.loads(session.get_modelmeta().custom_metadata_map.get(METADATA_NAME, "{}"))
+    # onnxruntime lists the inputs with a default apart from the others ("overridable initializers")
+    names = [i.name for i in (*session.get_inputs(), *session.get_overridable_initializers())]
 
-    def run(x: Tensor) -> Tensor:
-        return torch.from_numpy(session.run(None, {name: x.detach().cpu().float().numpy()})[0])
+    def call(*inputs: Tensor) -> list[Tensor]:
+        given = zip(names, inputs, strict=False)  # trailing inputs with a default may be left out
+        feeds = {name: x.detach().cpu().float().numpy() for name, x in given}  # float32 inputs only
+        return [torch.from_numpy(out) for out in session.run(None, feeds)]
 
-    return run, json.loads(meta)
+    return call, meta
 
 
 def run_exported(path: str | os.PathLike[str], x: Tensor) -> Tensor:
@@ -336,12 +413,25 @@ def run_exported(path: str | os.PathLike[str], x: Tensor) -> Tensor:
     (``(N, *input_shape)``), else an ``InputError`` naming it, before the file runs.
     """
     run, meta = load_exported(path)
-    _check_input(x, meta, Path(path))
+    if meta.get("part") == DETECTOR_PART:
+        raise ExportError(
+            f"{Path(path).name} is a whole anomaly detector with outputs {', '.join(meta.get('outputs', {}))}; "
+            "run it with aezoo.applications.detector_export.run_exported_detector(path, x)"
+        )
+    check_input(x, meta, Path(path))
     with torch.no_grad():
-        return run(x.detach().cpu().float())
+        try:
+            return run(x.detach().cpu().float())
+        except Exception as e:  # the runtime's own error: the file does not take what its metadata says
+            text = " ".join(str(e).split())[:200]
+            raise ExportError(
+                f"{Path(path).name} failed on a batch of shape {tuple(x.shape)}, which its {METADATA_NAME} "
+                f"metadata accepts ({type(e).__name__}: {text}); the file is damaged or its metadata was edited: "
+                "export the model again (aezoo export)"
+            ) from None
 
 
-def _check_input(x: Any, meta: dict[str, Any], path: Path) -> None:
+def check_input(x: Any, meta: dict[str, Any], path: Path) -> None:
     """``x`` against the input shape recorded at export: a mismatch would fail inside the runtime."""
     shape = meta.get("input_shape") if isinstance(meta, dict) else None
     want = shape[1:] if isinstance(shape, list) and shape[:1] == ["batch"] else None

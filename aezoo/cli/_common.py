@@ -165,8 +165,9 @@ def invocation(ctx: click.Context) -> str:
 
 
 def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    if value:
+    if value:  # for this command only: an in-process caller (CliRunner, a notebook) gets progress back after it
         set_enabled(False)
+        ctx.call_on_close(lambda: set_enabled(None))
 
 
 def quiet_option(f: F) -> F:

@@ -20,6 +20,7 @@ COMMANDS = {
     "reconstruct": "evaluation:reconstruct_cmd",
     "encode": "applications:encode_cmd",
     "detect": "applications:detect_cmd",
+    "drift": "drift:drift_cmd",
     "denoise": "applications:denoise_cmd",
     "generate": "applications:generate_cmd",
     "interpolate": "interpolation:interpolate_cmd",

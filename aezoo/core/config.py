@@ -166,8 +166,12 @@ def read_json(
     path = Path(path)
     tail = f"; {fix}" if fix else ""
     try:
-        with open(path, "rb") as f:
-            blob = f.read(max_bytes + 1)
+        with open(path, "rb") as f:  # in chunks: f.read(n) sets n bytes aside before it reads any
+            chunks, total = [], 0
+            while total <= max_bytes and (chunk := f.read(min(1 << 20, max_bytes + 1 - total))):
+                chunks.append(chunk)
+                total += len(chunk)
+            blob = b"".join(chunks)
         if len(blob) > max_bytes:
             raise error(f"{path} holds more than the {max_bytes:,} bytes a JSON file of aezoo may have{tail}")
         return json.loads(blob.decode("utf-8-sig"), parse_constant=None if allow_nan else _no_constant)

@@ -38,7 +38,13 @@ def as_tensor(value: Any, path: Path) -> Tensor:
         array = np.asarray(value)
         if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
             raise DataError(f"{path} holds {array.dtype} values; aezoo reads numeric arrays")
-        t = torch.from_numpy(np.ascontiguousarray(array))
+        if array.dtype.kind == "c":
+            raise DataError(f"{path} holds complex values; aezoo reads real numbers")
+        if array.dtype.kind == "f" and array.dtype.itemsize > 8:  # float128: torch has none; it ends float32
+            with np.errstate(over="ignore"):  # beyond float64: inf, refused by the finiteness check
+                array = array.astype(np.float64)
+        # torch takes native byte order only: a big-endian file ('>f4') is swapped here
+        t = torch.from_numpy(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")))
     if t.is_complex():
         raise DataError(f"{path} holds complex values; aezoo reads real numbers")
     if t.dim() == 0:

@@ -52,7 +52,7 @@ def _scan_image_folder(folder: Path) -> tuple[list[Path], bool, tuple[int, int],
 
     Reads only each file's header, so it costs little memory whatever the folder's size.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     files = sorted(
         p
@@ -68,7 +68,7 @@ def _scan_image_folder(folder: Path) -> tuple[list[Path], bool, tuple[int, int],
                 headers.append((p, im.mode, im.size))
         except Image.DecompressionBombError as e:
             raise _bomb(p, e) from None
-        except (OSError, UnidentifiedImageError) as e:
+        except Exception as e:  # a damaged file: Pillow raises OSError, but also SyntaxError, ValueError...
             raise DataError(f"cannot read image {p} ({one_line(e)}); remove or replace it") from None
     wide = [p for p, mode, _ in headers if mode in ("I", "I;16", "I;16B", "I;16L", "F")]
     if wide:
@@ -90,7 +90,7 @@ def _scan_image_folder(folder: Path) -> tuple[list[Path], bool, tuple[int, int],
 
 def _decode_images(files: list[Path], color: bool) -> np.ndarray:
     """Decode ``files`` (as scanned) into one uint8 array ``(n, 1|3, H, W)``."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     arrays = []
     for p in files:
@@ -99,7 +99,7 @@ def _decode_images(files: list[Path], color: bool) -> np.ndarray:
                 arrays.append(np.asarray(im.convert("RGB" if color else "L")))
         except Image.DecompressionBombError as e:
             raise _bomb(p, e) from None
-        except (OSError, UnidentifiedImageError) as e:
+        except Exception as e:  # a damaged file: Pillow raises OSError, but also SyntaxError, ValueError...
             raise DataError(f"cannot read image {p} ({one_line(e)}); remove or replace it") from None
     stacked = np.stack(arrays)
     return np.ascontiguousarray(stacked.transpose(0, 3, 1, 2)) if color else stacked[:, None]

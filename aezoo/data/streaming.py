@@ -32,7 +32,7 @@ from ..core.errors import DataError
 from .base import check_batch_request, count_batches, split_positions
 from .preprocessing import Preprocessing
 
-__all__ = ["BUDGET_ENV", "StreamedDataset", "TensorFile", "memory_budget"]
+__all__ = ["BUDGET_ENV", "StreamedDataset", "TensorFile", "memory_budget", "read_npy_header"]
 
 BUDGET_ENV = "AEZOO_MEMORY_BUDGET"  # bytes (or "512M", "8G") a dataset may take in memory before it is streamed
 # Samples shuffled together (a third of MNIST); a buffer and its shuffled copy are what streaming
@@ -111,18 +111,8 @@ class TensorFile:
 
     @classmethod
     def _npy(cls, path: Path) -> TensorFile:
-        try:
-            with open(path, "rb") as f:
-                version = np.lib.format.read_magic(f)
-                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else None
-                if read_header is None:
-                    read_header = np.lib.format.read_array_header_2_0
-                shape, fortran, dtype = read_header(f)
-                offset = f.tell()
-        except Exception as e:
-            raise DataError(
-                f"cannot read {path} as a NumPy .npy file ({type(e).__name__}: {e}); is it damaged?"
-            ) from None
+        with open(path, "rb") as f:
+            shape, fortran, dtype, offset = read_npy_header(f, path.stat().st_size, path)
         if fortran and len(shape) > 1:
             raise DataError(f"{path} is stored column-major (Fortran order); save it with np.ascontiguousarray first")
         native = dtype.newbyteorder("=") if dtype.byteorder in "<>" else dtype
@@ -142,8 +132,19 @@ class TensorFile:
         dtype = _SAFETENSORS_DTYPES.get(str(entry.get("dtype")))
         if dtype is None:
             raise DataError(f"{path}: tensor {key!r} has dtype {entry.get('dtype')!r}, which aezoo cannot stream")
-        shape = tuple(int(s) for s in entry.get("shape", ()))
-        begin, end = (int(v) for v in entry.get("data_offsets", (0, -1)))
+        shape, offsets = entry.get("shape"), entry.get("data_offsets")
+        if not (
+            isinstance(shape, list)
+            and isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in [*shape, *offsets])
+        ):
+            raise DataError(
+                f"{path}: tensor {key!r} has no valid shape and data_offsets ({shape!r:.60}, {offsets!r:.60}); "
+                "the file is damaged"
+            )
+        shape = tuple(shape)
+        begin, end = offsets
         if not shape:
             raise DataError(f"{path}: tensor {key!r} is a single number; expected samples along the first dimension")
         t = cls(path, start + begin, dtype, shape)
@@ -173,6 +174,41 @@ class TensorFile:
             itemsize = torch.empty((), dtype=self.dtype).element_size()
             out = out.view(f">u{itemsize}").byteswap().view(np.uint8)
         return torch.from_numpy(out).view(self.dtype).view(len(rows), *self.shape[1:])
+
+
+def read_npy_header(f: Any, size: int, where: object) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """``(shape, fortran_order, dtype, data offset)`` of the ``.npy`` at the start of ``f``, which holds ``size`` bytes.
+
+    numpy reads as many header bytes as a file claims (a 4-byte length from format 2 on) and
+    allocates the array its header describes before reading it: both claims are checked against
+    ``size`` first, so a damaged or hostile header is a ``DataError``, never an allocation.
+
+    >>> import io
+    >>> buf = io.BytesIO(); np.save(buf, np.zeros((3, 2), np.float32)); n = buf.tell(); _ = buf.seek(0)
+    >>> read_npy_header(buf, n, "x.npy")
+    ((3, 2), False, dtype('float32'), 128)
+    """
+    length_format = {(1, 0): "<H", (2, 0): "<I", (3, 0): "<I"}
+    try:
+        version = np.lib.format.read_magic(f)
+        if version not in length_format:
+            raise ValueError(f"unknown .npy format version {version[0]}.{version[1]}")
+        (length,) = struct.unpack(length_format[version], f.read(struct.calcsize(length_format[version])))
+        if f.tell() + length > size:
+            raise ValueError(f"its header claims {length} bytes, more than the {size} of the file")
+        f.seek(f.tell() - struct.calcsize(length_format[version]))
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(f)
+        offset = f.tell()
+        need = offset + (0 if dtype.hasobject else math.prod(shape) * dtype.itemsize)  # objects: a pickle, refused
+    except Exception as e:
+        raise DataError(f"cannot read {where} as a NumPy .npy file ({type(e).__name__}: {e}); is it damaged?") from None
+    if need > size:
+        raise DataError(
+            f"{where} is truncated: its header describes {tuple(shape)} {dtype} data ending at byte {need}, but the "
+            f"file has {size} bytes; the file is damaged or still being written"
+        )
+    return tuple(shape), bool(fortran), dtype, offset
 
 
 def _read_exactly(f: Any, view: memoryview, path: Path) -> None:

@@ -11,6 +11,8 @@ labels under ``y`` (or ``labels``, ``targets``...) or the key ``label_column`` n
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from ._checks import as_tensor, int_labels, one_line
 from .base import Dataset
 from .memory import _finish
 from .preprocessing import Preprocessing
-from .streaming import StreamedDataset, TensorFile, memory_budget, safetensors_header
+from .streaming import StreamedDataset, TensorFile, memory_budget, read_npy_header, safetensors_header
 
 __all__ = ["STREAMABLE_SUFFIXES", "TENSOR_SUFFIXES", "load_tensor_file"]
 
@@ -82,7 +84,12 @@ def _stream_tensor_file(
     if suffix == ".npy":
         if label_column is not None:
             raise DataError(f"{path} holds one array, so label_column={label_column!r} cannot apply; use .npz")
-        source = TensorFile.open(path)
+        try:
+            source = TensorFile.open(path)
+        except DataError:
+            if stream:
+                raise
+            return None  # not streamable (e.g. bool values): loaded whole, where its own checks apply
     else:
         header, _ = safetensors_header(path)
         x_key, y_key = _keys([k for k in header if k != "__metadata__"], path, label_column)
@@ -160,6 +167,8 @@ def _read_tensor_file(path: Path, label_column: str | int | None) -> tuple[Tenso
     if suffix == ".npy":
         if label_column is not None:
             raise DataError(f"{path} holds one array, so label_column={label_column!r} cannot apply; use .npz")
+        with open(path, "rb") as f:  # the header's claims against the file, before numpy allocates them
+            read_npy_header(f, path.stat().st_size, path)
         return as_tensor(_np_load(path), path), None
     if suffix == ".npz":
         with _np_load(path) as npz:
@@ -176,11 +185,13 @@ def _read_tensor_file(path: Path, label_column: str | int | None) -> tuple[Tenso
             raise DataError(f"cannot read {path} as safetensors ({one_line(e)}); the file is damaged") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
+    except pickle.UnpicklingError as e:  # what weights_only refuses: an object that is not a tensor
         raise DataError(
             f"{path} cannot be read without unpickling arbitrary objects ({one_line(e, 160)}); aezoo only "
             "reads tensors: torch.save a tensor, a dict of tensors or an (x, y) tuple, or use .npy/.safetensors"
         ) from None
+    except Exception as e:  # torch raises many types for a damaged archive
+        raise DataError(f"cannot read {path} as a PyTorch file ({one_line(e, 160)}); the file is damaged") from None
     if isinstance(obj, (tuple, list)) and len(obj) == 2 and all(isinstance(t, Tensor) for t in obj):
         if label_column is not None:
             raise DataError(f"{path} holds an (x, y) pair, so label_column={label_column!r} cannot apply")
@@ -207,9 +218,23 @@ def _np_load(path: Path) -> Any:
 
 
 def _np_member(npz: Any, key: str, path: Path) -> Any:
-    """One array of an ``.npz`` (numpy reads each lazily, so its errors surface here)."""
+    """One array of an ``.npz`` (numpy reads each lazily, so its errors surface here).
+
+    numpy allocates the array a member's header describes before reading it: the header is first
+    checked against what the member can hold (its size, at most 1032 times its compressed size for
+    deflate, the largest ratio deflate reaches), so a lying header is an error, not an allocation.
+    """
     try:
+        info = npz.zip.getinfo(key if key in npz.zip.namelist() else f"{key}.npy")  # as numpy finds it
+        ratio = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: 1032}.get(info.compress_type)
+        size = info.file_size if ratio is None else min(info.file_size, info.compress_size * ratio)
+        with npz.zip.open(info) as f:
+            if f.read(6) == b"\x93NUMPY":  # numpy gives any other member as bytes, refused later
+                f.seek(0)
+                read_npy_header(f, size, f"{path} (array {key!r})")
         return npz[key]
+    except DataError:
+        raise
     except Exception as e:
         raise _np_error(e, f"{path} (array {key!r})") from None
 

@@ -207,7 +207,11 @@ def load_folder(
     expected = _expected_tensors(build, config, directory)
     model = None
     if expected is None:  # an architecture that cannot be built on the meta device: build it for real
-        model = build(config)
+        try:
+            model = build(config)
+        except (RuntimeError, MemoryError, ValueError, TypeError) as e:  # e.g. a negative or overflowing size
+            text = " ".join(str(e).split())[:200]
+            raise WeightsError(f"{directory / CONFIG_NAME}: the config does not build a model ({text})") from None
         expected = model.state_dict()
     check_header(expected, header, source=str(weights))
     blob = weights.read_bytes()  # one read: the bytes that are checked are the bytes that are loaded

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..core.config import dumps_json
+from ..core.config import dumps_json, read_json
 from ..core.errors import HubError, WeightsError
 from ..io.cards import dataset_of
 from ..io.serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_write, read_config, sha256_file
@@ -103,10 +103,10 @@ def release(
     weights_dir, manifest = Path(weights_dir), Path(manifest)
     if not weights_dir.is_dir():
         raise WeightsError(f"{weights_dir} is not a folder of bundles (weights/NAME/model.safetensors)")
-    try:
-        old = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WeightsError(f"{manifest} is not valid JSON ({e}); restore it from version control") from None
+    fix = "restore it from version control"
+    old = read_json(manifest, error=WeightsError, fix=fix, allow_nan=True) if manifest.is_file() else {}
+    if not isinstance(old, dict) or not all(isinstance(entry, dict) for entry in old.values()):
+        raise WeightsError(f"{manifest} is not a manifest (a JSON object of NAME -> entry object); {fix}")
     bundles = sorted(p for p in weights_dir.iterdir() if (p / WEIGHTS_NAME).is_file() and (p / CONFIG_NAME).is_file())
     if names:
         unknown = sorted(set(names) - {p.name for p in bundles})

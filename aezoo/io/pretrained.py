@@ -12,7 +12,7 @@ in this order:
 
 Entries come from a JSON manifest that ships inside the wheel: ``aezoo/pretrained.json`` for aezoo's
 own models (written by ``aezoo release``), ``<package>/pretrained.json`` for a plugin's, read with
-:func:`manifest_entries`. This module is data only: it imports nothing else from aezoo.
+:func:`manifest_entries`. This module is data only: it imports nothing of aezoo above the core.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import settings
+from ..core.errors import ConfigError
 
 __all__ = [
     "MANIFEST_NAME",
@@ -104,25 +105,75 @@ def bundled_dirs(name: str) -> list[Path]:
 
 
 def read_manifest(text: str, *, package: str, source: str = MANIFEST_NAME) -> tuple[Pretrained, ...]:
-    """Entries from a manifest's JSON text: ``{"NAME": {"architecture": ..., "sha256": ..., ...}}``."""
-    data = json.loads(text)
+    """Entries from a manifest's JSON text: ``{"NAME": {"architecture": ..., "sha256": ..., ...}}``.
+
+    Every field is checked to have its type (a ``ConfigError``, also a ``ValueError``, otherwise),
+    so that what is read is what :meth:`Pretrained.to_manifest` writes back.
+
+    >>> read_manifest('{"m": {"architecture": "conv", "repo_id": "o/m", "sha256": "ab"}}', package="p")[0].repo_id
+    'o/m'
+    """
+    fix = "restore it from version control or write it again with aezoo release --manifest"
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as e:  # json.JSONDecodeError is a ValueError
+        raise ConfigError(f"{source} is not valid JSON ({_one_line(e)}); {fix}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{source}: a manifest is a JSON object of NAME -> entry")
+        raise ConfigError(f"{source}: a manifest is a JSON object of NAME -> entry, got {type(data).__name__}; {fix}")
     out = []
     for name, fields in sorted(data.items()):
         if not isinstance(fields, dict) or not {"architecture", "repo_id", "sha256"} <= set(fields):
-            raise ValueError(f"{source}: entry {name!r} needs at least architecture, repo_id and sha256")
+            raise ConfigError(f"{source}: entry {name!r} needs at least architecture, repo_id and sha256; {fix}")
+        wrong = [key for key, ok in _FIELD_TYPES.items() if key in fields and not ok(fields[key])]
+        if wrong:
+            key = wrong[0]
+            raise ConfigError(
+                f"{source}: entry {name!r} has {key} {fields[key]!r:.80}, which must be {_FIELD_WHAT[key]}; {fix}"
+            )
         known = {k: fields[k] for k in _FIELDS if k in fields}
         out.append(
             Pretrained(
                 name=name,
                 revision=known.pop("revision", None),
-                description=str(fields.get("description", "")),
+                description=fields.get("description", ""),
                 package=package,
                 **known,
             )
         )
     return tuple(out)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# what each field of a manifest entry must be, checked by read_manifest
+_FIELD_TYPES: dict[str, Any] = {
+    "architecture": lambda v: isinstance(v, str) and bool(v),
+    "repo_id": lambda v: isinstance(v, str) and bool(v),
+    "sha256": lambda v: isinstance(v, str) and bool(v),
+    "revision": lambda v: v is None or isinstance(v, str),
+    "config": lambda v: isinstance(v, dict),
+    "preprocessing": lambda v: isinstance(v, dict),
+    "dataset": lambda v: isinstance(v, str),
+    "description": lambda v: isinstance(v, str),
+    "metrics": lambda v: isinstance(v, dict) and all(map(_is_number, v.values())),
+}
+_FIELD_WHAT = {
+    "architecture": "a name",
+    "repo_id": "a Hub repository (ORG/NAME)",
+    "sha256": "the sha256 of model.safetensors",
+    "revision": "a commit hash or null",
+    "config": "a JSON object",
+    "preprocessing": "a JSON object",
+    "dataset": "a string",
+    "description": "a string",
+    "metrics": "a JSON object of numbers",
+}
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(f"{type(e).__name__}: {e}".split())[:200]
 
 
 @functools.cache
