@@ -52,6 +52,7 @@ _LAZY = {
     "Trainer": "training",
     "TrainConfig": "training",
     "train": "training",
+    "train_many": "training.many",
     "evaluate": "evaluation",
     "pretrain": "training.layerwise",
     "LayerwiseConfig": "training.layerwise",
@@ -134,6 +135,7 @@ __all__ = [
     "pull",
     "reduce",
     "train",
+    "train_many",
 ]
 
 

@@ -17,6 +17,9 @@ with its own file, and ``--render`` merges them):
     python benchmarks/one_class.py --data-dir DIR --threads 1 --datasets mnist --out RESULTS.json
     python benchmarks/one_class.py --render RESULTS.json [MORE.json ...]   # the Markdown table
 
+``--many`` trains all the classes × seeds of a dataset in one ``aezoo.train_many`` run (issue 28):
+the same models as the one-by-one runs (to float tolerance: tests/test_many.py).
+
 Seeds run outermost, so a run cut short still holds every class of its first seeds. A quick
 smoke run: ``--datasets mnist --classes 0 5 --seeds 0 --epochs 1``. DIR holds MNIST and
 Fashion-MNIST in torchvision's layout (e.g. ../shared/data). BENCHMARKS.md has the exact commands
@@ -112,6 +115,51 @@ def one_run(
     }
 
 
+def many_runs(
+    train: DeviceDataset,
+    test: DeviceDataset,
+    classes: Sequence[int],
+    seeds: Sequence[int],
+    *,
+    arch: str,
+    model_args: Mapping[str, Any],
+    train_args: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """:func:`one_run` for every class × seed, all trained at once by ``aezoo.train_many`` (issue 28)."""
+    assert test.y is not None
+    t0 = time.perf_counter()
+    models = aezoo.train_many(
+        arch,
+        train,
+        seeds=seeds,
+        per_class=classes,
+        model_config={"input_shape": tuple(train.shape), **model_args},
+        device="cpu",
+        progress=False,
+        **train_args,
+    )
+    train_s = (time.perf_counter() - t0) / len(models)  # the members' share of the one run
+    rows = []
+    for c in classes:
+        for seed in seeds:
+            model = models[f"class-{c}-seed-{seed}"]
+            t0 = time.perf_counter()
+            scores = reconstruction_errors(model, test)
+            rows.append(
+                {
+                    "class": c,
+                    "seed": seed,
+                    "auroc": roc_auc(scores, test.y != c),
+                    "n_train": int((train.y == c).sum()) if train.y is not None else None,
+                    "n_test": len(test),
+                    "train_s": round(train_s, 2),
+                    "score_s": round(time.perf_counter() - t0, 2),
+                    "train_many": len(models),
+                }
+            )
+    return rows
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     model_args = {**DEFAULT_MODEL_ARGS, **parse_set(args.set)}
@@ -135,6 +183,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # Seeds outermost: a run cut short still has every class of the first seeds.
     todo = [(s, d, c) for s in args.seeds for d in args.datasets for c in args.classes if (d, c, s) not in done]
     splits: dict[str, tuple[DeviceDataset, DeviceDataset]] = {}
+    if args.many:  # every remaining class x seed of a dataset in one train_many run
+        for name in args.datasets:
+            classes = sorted({c for s, d, c in todo if d == name})
+            seeds = sorted({s for s, d, c in todo if d == name})
+            if not classes:
+                continue
+            train = load_dataset(name, "train", root=args.data_dir)
+            test = load_dataset(name, "test", root=args.data_dir)
+            kw = {"arch": args.arch, "model_args": model_args, "train_args": train_args}
+            rows = many_runs(train, test, classes, seeds, **kw)
+            runs += [{"dataset": name, **r} for r in rows if (name, r["class"], r["seed"]) not in done]
+            with atomic_write(out, "w") as f:
+                f.write(json.dumps(results, indent=2, sort_keys=True) + "\n")
+            print(f"{name}: {len(rows)} models in {(time.perf_counter() - t_start) / 60:.1f} min", flush=True)
+        todo = []
     for s, name, c in todo:
         if name not in splits:
             splits[name] = (
@@ -227,6 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="Model config overrides.")
     p.add_argument("--train-set", nargs="*", default=[], metavar="KEY=VALUE", help="aezoo.train overrides.")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's).")
+    p.add_argument(
+        "--many", action="store_true", help="Train every class x seed of a dataset at once with aezoo.train_many."
+    )
     p.add_argument("--out", default="benchmarks/results/one_class_cpu.json", help="JSON with every run.")
     p.add_argument("--render", metavar="JSON", nargs="+", default=None, help="Print the Markdown table of results.")
     args = p.parse_args(argv)

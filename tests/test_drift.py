@@ -150,6 +150,9 @@ def test_save_and_load_round_trip_without_pickle(model, tmp_path) -> None:
     assert loaded.test(x) == detector.test(x)
     with pytest.raises(InputError, match=r"\.json"):
         detector.save(tmp_path / "drift.pkl")
+    nameless = DriftDetector.fit(model, _inputs(50, 0), n_permutations=99).save(tmp_path / "nameless.json")
+    with pytest.raises(InputError, match=r"names no model .*DriftDetector.load\(path, model\)"):
+        DriftDetector.load(nameless)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -250,6 +251,39 @@ def test_wrong_objects_and_files_are_one_clear_error(tmp_path: Path) -> None:
     model_file = export(detector.model, tmp_path / "m.pt", format="torchscript").path
     with pytest.raises(ExportError, match="holds the full of a model, not an anomaly detector"):
         run_exported_detector(model_file, _batch())
+
+
+def _with_metadata(path: Path, meta: dict) -> Path:
+    """The TorchScript file at ``path`` with its ``aezoo.json`` replaced by ``meta``, written beside it."""
+    out = path.with_name(f"edited{path.suffix}")
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            edited = info.filename.endswith(f"/extra/{METADATA_NAME}")
+            zout.writestr(info.filename, json.dumps(meta) if edited else zin.read(info))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [  # each was a raw TypeError, KeyError, ValueError or the TorchScript interpreter's RuntimeError
+        ("outputs", 5, "is a whole anomaly detector; run it with"),
+        ("outputs", [1], "is a whole anomaly detector with outputs 1; run it with"),
+        ("inputs", 5, r'"inputs" of its aezoo.json metadata must describe "threshold"'),
+        ("inputs", {}, r'"inputs" of its aezoo.json metadata must describe "threshold"'),
+        ("inputs", {"threshold": {"optional": False}}, r'must describe "threshold" as \{"optional"'),
+        ("inputs", {"threshold": {"optional": False, "default": "x"}}, "a finite number"),
+        ("inputs", {"threshold": {"optional": False, "default": float("inf")}}, "a finite number"),
+        ("inputs", {"threshold": {"optional": True, "default": 0.5}}, r"failed on a batch of shape \(64, 1, 8, 8\)"),
+    ],
+)
+def test_damaged_detector_metadata_is_an_export_error(key: str, value, message: str, tmp_path: Path) -> None:
+    detector = _detector()
+    path = export_detector(detector, tmp_path / "d.pt", format="torchscript", verify=False).path
+    edited = _with_metadata(path, {**load_exported(path)[1], key: value})
+    run = run_exported if key == "outputs" else run_exported_detector
+    with pytest.raises(ExportError, match=message) as caught:
+        run(edited, _batch())
+    assert "export the detector again" in str(caught.value) or key == "outputs"
 
 
 # ----------------------------------------------------------------------------- OpenVINO

@@ -58,3 +58,14 @@ def test_a_rerun_skips_the_runs_already_in_the_json(benchmark, tmp_path: Path, m
     assert runs[:2] == first["runs"] and [(r["class"], r["seed"]) for r in runs[2:]] == [(0, 1), (1, 1)]
     with pytest.raises(SystemExit, match="another setup"):
         benchmark.main([*argv, "--epochs", "2", "--out", str(out)])
+
+
+def test_many_runs_equal_the_one_by_one_runs(benchmark) -> None:
+    """--many trains every class x seed with aezoo.train_many: the same AUROCs as one_run's models."""
+    train, test = _blobs(200, 0), _blobs(100, 1)
+    kw = {"arch": "linear", "model_args": {"latent_dim": 2}, "train_args": {"epochs": 3, "lr": 1e-2}}
+    rows = benchmark.many_runs(train, test, [0, 1], [0, 1], **kw)
+    assert [(r["class"], r["seed"]) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    for r in rows:
+        single = benchmark.one_run(train, test, r["class"], r["seed"], **kw)
+        assert r["auroc"] == pytest.approx(single["auroc"], abs=1e-3) and r["n_train"] == single["n_train"]

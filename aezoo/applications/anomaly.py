@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from .._version import __version__
-from ..core.errors import ConfigError, InputError, unknown_name
+from ..core.errors import InputError, unknown_name
 from ..data import Dataset
 from ..hub import pull
 from ..io.detector import (
@@ -28,6 +28,7 @@ from ..io.detector import (
     SAME_FOLDER,
     THRESHOLD_RULES,
     check_model_sha256,
+    check_paired_weights,
     check_same_weights,
     read_detector,
     recorded_weights,
@@ -534,14 +535,16 @@ def _check_pairing(path: Path, data: dict[str, Any], model: Autoencoder) -> None
             stacklevel=3,
         )
         return
-    actual = weights_sha256(model.state_dict())
-    if actual != recorded:
-        raise ConfigError(
-            f"{path} was calibrated on other weights (weights_sha256 {recorded[:12]}...) than those of the "
-            f"{model.architecture!r} model it is loaded with ({actual[:12]}...): its threshold belongs to that "
-            "model. Load it with the model it was calibrated on, calibrate again (AnomalyDetector.fit(model, "
-            "normal_data)), or pair them anyway with AnomalyDetector.load(path, model, allow_other_model=True)"
-        )
+    check_paired_weights(
+        path,
+        recorded,
+        model.state_dict(),
+        architecture=model.architecture,
+        kind="AnomalyDetector",
+        verb="calibrated",
+        owned="its threshold belongs",
+        again="calibrate again (AnomalyDetector.fit(model, normal_data))",
+    )
 
 
 def _kept_scores(calib: Tensor) -> Tensor:

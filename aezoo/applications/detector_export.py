@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import torch
 from torch import Tensor
@@ -34,6 +34,7 @@ from .anomaly_graph import OUTPUTS, DetectorGraph
 from .export import (
     CHECK_BATCH,
     DETECTOR_PART,
+    METADATA_NAME,
     TRACE_BATCH,
     ExportResult,
     _Signature,
@@ -53,6 +54,7 @@ __all__ = ["EXPORT_FORMAT", "INPUTS", "OUTPUTS", "export_detector", "run_exporte
 EXPORT_FORMAT = 1  # the detector export's inputs, outputs and "detector" metadata; changes when they do
 #: The graph's inputs in order: the batch, and the threshold ``is_anomaly`` compares the score with.
 INPUTS = ("input", "threshold")
+_DAMAGED = "the file is damaged or its metadata was edited: export the detector again (aezoo export --part detector)"
 
 
 def export_detector(
@@ -137,16 +139,43 @@ def run_exported_detector(
             "run it with aezoo.applications.export.run_exported(path, x)"
         )
     check_input(x, meta, path)
+    optional, default = _threshold_spec(meta, path)
     inputs = [x.detach().cpu().float()]
-    spec = meta["inputs"]["threshold"]
     if threshold is not None:
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        if not _is_finite_number(threshold):
             raise InputError(f"threshold must be a finite number (a score, e.g. 0.02), got {threshold!r}")
         inputs.append(torch.tensor(float(threshold), dtype=torch.float32))
-    elif not spec["optional"]:
-        inputs.append(torch.tensor(float(spec["default"]), dtype=torch.float32))
+    elif not optional:
+        inputs.append(torch.tensor(default, dtype=torch.float32))
     with torch.no_grad():
-        return dict(zip(OUTPUTS, call(*inputs), strict=True))
+        try:
+            return dict(zip(OUTPUTS, call(*inputs), strict=True))
+        except Exception as e:  # the runtime's own error, or another number of outputs than OUTPUTS
+            text = " ".join(str(e).split())[:200]
+            raise ExportError(
+                f"{path.name} failed on a batch of shape {tuple(x.shape)} as an anomaly detector with outputs "
+                f"{', '.join(OUTPUTS)} ({type(e).__name__}: {text}); {_DAMAGED}"
+            ) from None
+
+
+def _threshold_spec(meta: dict[str, Any], path: Path) -> tuple[bool, float]:
+    """Whether the file's ``threshold`` input may be left out, and its default (the calibrated threshold)."""
+    inputs = meta.get("inputs")
+    spec = inputs.get("threshold") if isinstance(inputs, dict) else None
+    if not (
+        isinstance(spec, dict)
+        and isinstance(spec.get("optional"), bool)
+        and _is_finite_number(default := spec.get("default"))
+    ):
+        raise ExportError(
+            f'{path.name}: the "inputs" of its {METADATA_NAME} metadata must describe "threshold" as '
+            f'{{"optional": true or false, "default": a finite number}}, got {inputs!r:.120}; {_DAMAGED}'
+        )
+    return spec["optional"], float(default)
+
+
+def _is_finite_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_detector(detector: Any) -> None:

@@ -23,7 +23,7 @@ from ..core import seeding
 from ..core.errors import ConfigError, InputError, unknown_name
 from ..data import Dataset, DeviceDataset, StreamedDataset
 from ..data.streaming import BUDGET_ENV, memory_budget
-from ..io.detector import weights_sha256
+from ..io.detector import check_paired_weights, weights_sha256
 from ..io.drift import DRIFT_FORMAT, DRIFT_KIND, read_drift, write_drift
 from ..loading import load
 from ._batches import check_batch_size
@@ -373,14 +373,16 @@ class DriftDetector:
                 f"{path} holds codes of size {data['latent_dim']}, but the {model.architecture!r} model it is "
                 f"loaded with has latent_dim={model.latent_dim}; load it with the model it was fitted on"
             )
-        actual = weights_sha256(model.state_dict())
-        if not allow_other_model and actual != data["weights_sha256"]:
-            raise ConfigError(
-                f"{path} was fitted on other weights (weights_sha256 {data['weights_sha256'][:12]}...) than those "
-                f"of the {model.architecture!r} model it is loaded with ({actual[:12]}...): its reference codes "
-                "belong to that model. Load it with the model it was fitted on, fit again "
-                "(DriftDetector.fit(model, reference)), or pair them anyway with "
-                "DriftDetector.load(path, model, allow_other_model=True)"
+        if not allow_other_model:
+            check_paired_weights(
+                path,
+                data["weights_sha256"],
+                model.state_dict(),
+                architecture=model.architecture,
+                kind="DriftDetector",
+                verb="fitted",
+                owned="its reference codes belong",
+                again="fit again (DriftDetector.fit(model, reference))",
             )
         return cls(
             model,

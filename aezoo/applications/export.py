@@ -414,8 +414,10 @@ def run_exported(path: str | os.PathLike[str], x: Tensor) -> Tensor:
     """
     run, meta = load_exported(path)
     if meta.get("part") == DETECTOR_PART:
+        names = meta.get("outputs")  # a mapping of names (a damaged file's may be anything)
+        listed = f" with outputs {', '.join(map(str, names))}" if isinstance(names, (dict, list)) else ""
         raise ExportError(
-            f"{Path(path).name} is a whole anomaly detector with outputs {', '.join(meta.get('outputs', {}))}; "
+            f"{Path(path).name} is a whole anomaly detector{listed}; "
             "run it with aezoo.applications.detector_export.run_exported_detector(path, x)"
         )
     check_input(x, meta, Path(path))

@@ -96,6 +96,23 @@ def overwrite_option(f: F) -> F:
     )(f)
 
 
+def _trackers(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(name.strip() for v in value for name in v.split(",") if name.strip())
+
+
+def log_option(f: F) -> F:
+    """``--log``: experiment trackers for the run (aezoo.training.tracking), repeatable or comma-separated."""
+    return click.option(
+        "--log",
+        "log",
+        multiple=True,
+        callback=_trackers,
+        metavar="TRACKER",
+        help="Log the run to tensorboard, mlflow, wandb and/or csv (repeatable or comma-separated), under "
+        '--out/logs; all but csv are extras: pip install "aezoo[trackers]" (docs/tracking.md).',
+    )(f)
+
+
 def quiet_flag(f: F) -> F:
     """``--quiet``/``-q`` as a value (``quiet``) for commands that hand it to a trainer (see :func:`quiet_option`)."""
     return click.option("--quiet", "-q", is_flag=True, help=QUIET_HELP)(f)
@@ -114,7 +131,8 @@ def data_options(f: F) -> F:
         "-d",
         default="mnist",
         show_default=True,
-        help="mnist, fashion-mnist, cifar10, or a path to your own data (image folder, .npy/.npz/.pt, .csv).",
+        help="mnist, fashion-mnist, cifar10, a path to your own data (image folder, .npy/.npz/.pt, .csv), or "
+        'hf:OWNER/NAME[:SPLIT] (Hugging Face datasets; pip install "aezoo[hf]").',
     )(f)
     return f
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ._common import (
@@ -11,6 +13,7 @@ from ._common import (
     device_option,
     invocation,
     limit_option,
+    log_option,
     out_option,
     overwrite_option,
     parse_sets,
@@ -98,6 +101,7 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str) -> str | tupl
 @limit_option("Train on the first N samples only.")
 @out_option("Model directory to write.", folder=True)
 @overwrite_option
+@log_option
 @quiet_flag
 def pretrain_cmd(
     dims: tuple[int, ...],
@@ -122,6 +126,7 @@ def pretrain_cmd(
     limit: int | None,
     out: str,
     overwrite: bool,
+    log: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Pretrain a deep autoencoder layer by layer, unroll it, fine-tune it, save it to --out.
@@ -155,7 +160,7 @@ def pretrain_cmd(
         finetune=parse_sets(finetune_sets) or None,
     )
     engine = LayerwisePretrainer(
-        config, progress=not quiet, recipe={"command": invocation(click.get_current_context())}
+        config, progress=not quiet, recipe={"command": invocation(click.get_current_context())}, loggers=log
     )
     train = load_dataset(dataset, "train", root=data_dir, device=engine.device)
     if not isinstance(train, DeviceDataset):  # streamed; the engine holds the split: codes feed the next stage
@@ -174,3 +179,5 @@ def pretrain_cmd(
         )
     final = report.finetune.get("errors", report.unrolled)["train"]
     click.echo(f"saved to {out} (train sse/image {final['sse_per_image']:.2f}, {report.wall_s:.1f}s)")
+    if log:
+        click.echo(f"logged to {', '.join(log)} under {Path(out) / 'logs'} (stages as stage<N>/, then finetune/)")

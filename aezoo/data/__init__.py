@@ -12,6 +12,8 @@ through ``batches()``. Where the data comes from, one module each:
 * :mod:`~aezoo.data.files`: :func:`load_user_data`, which sends a path to
   :mod:`~aezoo.data.images` (a folder of images), :mod:`~aezoo.data.tables` (CSV/TSV) or
   :mod:`~aezoo.data.tensors` (``.npy``, ``.npz``, ``.pt``, ``.safetensors``).
+* :mod:`~aezoo.data.hf`: ``hf:OWNER/NAME`` names, read through Hugging Face ``datasets`` (an
+  optional extra, imported on first use).
 
 :class:`~aezoo.data.preprocessing.Preprocessing` (how raw inputs map to model inputs) is stored
 with every model. May import :mod:`aezoo.core` and :mod:`aezoo.io`.

@@ -30,6 +30,7 @@ from ..io.serialization import atomic_write
 from ._checks import one_line
 from .base import Dataset
 from .files import load_user_data
+from .hf import HF_PREFIX, load_hf_dataset
 from .memory import _finish
 from .preprocessing import Preprocessing
 from .roots import CACHE_DIRNAME, CACHE_ENV, DATA_ENV, cache_root, resolve_root
@@ -85,7 +86,9 @@ def load_dataset(
     than :func:`~aezoo.data.streaming.memory_budget`.
 
     ``name`` is ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"`` (spelling of ``-``/``_`` free),
-    or the path of your own data (see :func:`load_user_data`; ``split`` is then ignored). The
+    the path of your own data (see :func:`load_user_data`; ``split`` is then ignored), or a Hugging Face
+    dataset, ``"hf:OWNER/NAME[:SPLIT]"`` or ``"hf:/path/to/folder"`` (:mod:`aezoo.data.hf`; needs
+    ``pip install "aezoo[hf]"``). The
     root comes from :func:`data_root` (``root=``, ``$AEZOO_DATA``, then aezoo's cache folder); a
     root you name must exist (``DataError`` otherwise; create it first to download into it). The
     first load from a root goes through torchvision (downloading when ``download`` is true and the
@@ -100,6 +103,8 @@ def load_dataset(
     (torch.Size([10000, 1, 28, 28]), [7, 2, 1], True)
     """
     text = os.fspath(name)
+    if text.startswith(HF_PREFIX):
+        return load_hf_dataset(text, split, device=device, stream=stream)
     spec = _builtin(text) if not _looks_like_path(text) else None
     if spec is None:
         path = Path(text).expanduser()
@@ -110,7 +115,7 @@ def load_dataset(
                 f"{text!r} does not exist; give an existing folder of images or a "
                 f"{'/'.join(TENSOR_SUFFIXES)} or .csv file, or a built-in dataset ({', '.join(_BUILTINS)})"
             )
-        hint = "or give the path of a folder of images, a tensor file or a CSV"
+        hint = "or give the path of a folder of images, a tensor file or a CSV, or hf:OWNER/NAME (Hugging Face)"
         raise unknown_name("dataset", text, _BUILTINS, hint=hint)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r} for {spec.name!r}; choose one of {', '.join(map(repr, SPLITS))}")

@@ -39,9 +39,9 @@ from ..io.serialization import (
 )
 from . import upload
 from .pins import entry_problem, resolve
-from .transport import HF_HUB_PREFIX, fetch_model_files, parse_repo_spec
+from .transport import COMMIT_RE, HF_HUB_PREFIX, fetch_model_files, parse_repo_spec
 
-__all__ = ["LOCAL_DIR_PREFIX", "HubMixin", "folder_config", "load_entry", "load_folder"]
+__all__ = ["LOCAL_DIR_PREFIX", "HubMixin", "folder_config", "hub_origin", "load_entry", "load_folder"]
 
 LOCAL_DIR_PREFIX = "local-dir:"
 M = TypeVar("M", bound="HubMixin")
@@ -54,6 +54,7 @@ class _Saved(Protocol):
     config: AEConfig
     preprocessing: Preprocessing
     training_record: dict[str, Any] | None
+    base_model: dict[str, Any] | None
 
     def state_dict(self) -> Mapping[str, torch.Tensor]: ...
 
@@ -76,11 +77,14 @@ class HubMixin:
 
         ``aezoo.load(directory)`` restores a model with identical outputs. A model trained by
         ``aezoo.train``/``Trainer`` also writes its ``training_record`` (recipe, dataset, time) as
-        ``config.json``'s ``"training"``, which the model card shows.
+        ``config.json``'s ``"training"``, which the model card shows; a model that was loaded (a
+        pretrained name, a Hub repo, a folder) and then trained records there what it started from,
+        as ``"base_model"`` (the card's ``base_model``).
         """
         record = getattr(self, "training_record", None)
         if record and "training" not in extra:
-            extra["training"] = record
+            base = getattr(self, "base_model", None)
+            extra["training"] = {**record, "base_model": base} if base and "base_model" not in record else record
         return save_model(
             directory,
             architecture=self.architecture,
@@ -123,7 +127,7 @@ class HubMixin:
         if text.startswith(HF_HUB_PREFIX):
             repo_id, rev = parse_repo_spec(text, revision)
             folder = fetch_model_files(repo_id, rev, token=token, timeout=timeout)
-            return cast(M, load_folder(cls, folder, device=device))
+            return cast(M, load_folder(cls, folder, device=device, origin=hub_origin(repo_id, rev, folder)))
         if isinstance(name_or_path, Path) or Path(text).is_dir():
             return cast(M, load_folder(cls, text, device=device))
         own = [e for e in cls.pretrained if e.architecture == cls.architecture]
@@ -160,7 +164,13 @@ def load_entry(
 ) -> Any:
     """``entry``'s model as a ``cls``, from the first source that holds exactly the pinned model."""
     folder, pin = resolve(entry, config_class=cls.config_class, revision=revision, token=token, timeout=timeout)
-    return load_folder(cls, folder, device=device, entry=pin)
+    origin = {"name": entry.name, "repo_id": entry.repo_id, "revision": revision or entry.revision}
+    return load_folder(cls, folder, device=device, entry=pin, origin=origin)
+
+
+def hub_origin(repo_id: str, revision: str | None, folder: Path) -> dict[str, Any]:
+    """What a model fetched from ``repo_id`` was loaded from: the commit, when the HF cache's folder names it."""
+    return {"repo_id": repo_id, "revision": folder.name if COMMIT_RE.match(folder.name) else revision}
 
 
 def load_folder(
@@ -170,11 +180,13 @@ def load_folder(
     device: str | torch.device | None = None,
     expected_sha256: str | None = None,
     entry: Pretrained | None = None,
+    origin: Mapping[str, Any] | None = None,
 ) -> Any:
     """The model saved in ``directory``, as a ``cls`` in eval mode; strict about every tensor and the config.
 
     ``expected_sha256`` is checked against ``model.safetensors``; ``entry`` (a pretrained pin) is
     checked against every file. The header is compared with the model before any weight is read.
+    ``origin`` (default: the folder's path) and the weights' sha256 become ``model.base_model``.
     """
     directory = _existing(directory)
     if entry is not None:  # the weights' hash is checked below, on the bytes that are loaded
@@ -215,19 +227,19 @@ def load_folder(
         expected = model.state_dict()
     check_header(expected, header, source=str(weights))
     blob = weights.read_bytes()  # one read: the bytes that are checked are the bytes that are loaded
-    if expected_sha256 is not None:
-        actual = hashlib.sha256(blob).hexdigest()
-        if actual != expected_sha256:
-            raise WeightsError(
-                f"{weights} has sha256 {actual}, but {expected_sha256} was pinned: the file is corrupted "
-                "or was tampered with. Delete it and load again to fetch the published bytes "
-                "(aezoo pull NAME), or check where it came from."
-            )
+    actual = hashlib.sha256(blob).hexdigest()
+    if expected_sha256 is not None and actual != expected_sha256:
+        raise WeightsError(
+            f"{weights} has sha256 {actual}, but {expected_sha256} was pinned: the file is corrupted "
+            "or was tampered with. Delete it and load again to fetch the published bytes "
+            "(aezoo pull NAME), or check where it came from."
+        )
     tensors = load_tensors(blob, source=str(weights))
     del blob
     if model is None:
         model = build(config)
     model.preprocessing = preprocessing
+    model.base_model = {**(origin or {"path": str(directory.resolve())}), "sha256": actual}
     load_state_strict(model, tensors, source=str(weights))
     model.eval()
     if device is not None:

@@ -1,7 +1,10 @@
 """Model cards: the ``README.md`` of a published model, with Hub metadata in its YAML header.
 
 Built with ``huggingface_hub.ModelCard``/``ModelCardData`` so the Hub indexes it: ``library_name:
-aezoo``, license, tags, datasets and the metrics as ``model-index`` (``eval_results``).
+aezoo``, the ``pipeline_tag`` (``image-feature-extraction`` for images, ``feature-extraction`` for
+features), license, tags, datasets, ``base_model`` for a model trained further from another one
+(``training.base_model`` of its ``config.json``, with ``base_model_relation: finetune``) and the
+metrics as ``model-index`` (``eval_results``).
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from .detector import DETECTOR_NAME
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard, ModelCardData
 
-__all__ = ["FIGURE_SUFFIXES", "build_card", "card_metrics", "dataset_of"]
+__all__ = ["FIGURE_SUFFIXES", "base_model_of", "build_card", "card_metrics", "dataset_of", "hub_dataset_id"]
 
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif")
 _TASK = "feature-extraction"  # the Hub task closest to "learn a representation and reconstruct"
 _PROBE_TASK = "image-classification"  # a linear classifier on the codes (aezoo.evaluation.probe)
+# The Hub's pipeline tags (its task list) for what an autoencoder's codes are: features of images or of rows.
+IMAGE_PIPELINE_TAG = "image-feature-extraction"
+PIPELINE_TAG = "feature-extraction"
 PROBE_METRICS = ("probe_accuracy", "pca_probe_accuracy")
 
 
@@ -41,6 +47,25 @@ def dataset_of(config: Mapping[str, Any]) -> str:
         if value:
             return str(value)
     return ""
+
+
+def hub_dataset_id(dataset: str) -> str | None:
+    """The dataset as the card's ``datasets`` names it: a Hub id for ``hf:OWNER/NAME``, None for a local folder.
+
+    >>> hub_dataset_id("mnist"), hub_dataset_id("hf:ylecun/mnist@main"), hub_dataset_id("hf:/data/mine")
+    ('mnist', 'ylecun/mnist', None)
+    """
+    if not dataset.startswith("hf:"):
+        return dataset or None
+    source = dataset[len("hf:") :].split("?")[0]
+    if source.startswith(("/", ".", "~")) or "\\" in source:
+        return None
+    return source.split("@")[0] or None
+
+
+def base_model_of(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What a model directory's ``config.json`` says it was trained further from (``{}`` if from scratch)."""
+    return _section(_section(config, "training"), "base_model")
 
 
 def build_card(
@@ -69,13 +94,20 @@ def build_card(
 
     arch = str(config.get("architecture", "unknown"))
     dataset = dataset if dataset is not None else dataset_of(config)
+    hub_dataset = hub_dataset_id(dataset)
+    input_shape = _section(config, "config").get("input_shape")
+    base = base_model_of(config)
+    # base_model_relation is not a ModelCardData parameter: it travels in its **kwargs, as the Hub reads it
+    base_fields: dict[str, Any] = (
+        {"base_model": str(base["repo_id"]), "base_model_relation": "finetune"} if base.get("repo_id") else {}
+    )
     metrics = {k: float(v) for k, v in sorted((metrics or {}).items())}
     eval_results = [
         EvalResult(
             task_type=_PROBE_TASK if k in PROBE_METRICS else _TASK,
             task_name="Linear probe" if k in PROBE_METRICS else "Reconstruction",
-            dataset_type=dataset or "custom",
-            dataset_name=dataset or "custom",
+            dataset_type=hub_dataset or "custom",
+            dataset_name=hub_dataset or "custom",
             dataset_split="test",
             metric_type=k,
             metric_name=k,
@@ -85,11 +117,15 @@ def build_card(
     ]
     data = ModelCardData(
         library_name="aezoo",
+        pipeline_tag=IMAGE_PIPELINE_TAG
+        if isinstance(input_shape, (list, tuple)) and len(input_shape) == 3
+        else PIPELINE_TAG,
         license=license,
-        tags=[t for t in ("autoencoder", "aezoo", arch, dataset) if t],
-        datasets=[dataset] if dataset else None,
+        tags=[t for t in ("autoencoder", "aezoo", arch, hub_dataset) if t],
+        datasets=[hub_dataset] if hub_dataset else None,
         model_name=repo_id.split("/")[-1],
         eval_results=eval_results or None,
+        **base_fields,
     )
     body = _body(
         config,
@@ -136,6 +172,7 @@ def _body(
         f"A `{arch}` autoencoder from [aezoo](https://github.com/aezoo/aezoo)"
         + (f", trained on `{dataset}`." if dataset else "."),
         "",
+        *_base_lines(base_model_of(config)),
         "## Install",
         "",
         "```bash",
@@ -234,6 +271,23 @@ def _body(
     if sha256:
         lines += ["", f"sha256 of `model.safetensors`: `{sha256}` (aezoo checks it when a pretrained entry pins it)."]
     return "\n".join(lines) + "\n"
+
+
+def _base_lines(base: Mapping[str, Any]) -> list[str]:
+    """The card's account of the model this one was trained further from (nothing when from scratch)."""
+    if not base:
+        return []
+    what = (
+        f"[`{base['repo_id']}`](https://huggingface.co/{base['repo_id']})"
+        if base.get("repo_id")
+        else f"`{base.get('path', 'a local model')}`"
+    )
+    if base.get("name"):
+        what += f" (pretrained `{base['name']}`)"
+    details = [f"revision `{base['revision']}`" if base.get("revision") else "", f"sha256 `{base.get('sha256')}`"]
+    details = [d for d in details if d and "None" not in d]
+    tail = f", {', '.join(details)}" if details else ""
+    return ["## Base model", "", f"Trained further from {what}{tail}.", ""]
 
 
 def _seconds(value: Any) -> str | None:

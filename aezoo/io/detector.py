@@ -37,6 +37,7 @@ __all__ = [
     "SAME_FOLDER",
     "THRESHOLD_RULES",
     "check_model_sha256",
+    "check_paired_weights",
     "check_same_weights",
     "read_detector",
     "recorded_weights",
@@ -167,6 +168,39 @@ def check_same_weights(state: Mapping[str, torch.Tensor], directory: str | Path)
         raise InputError(
             f"the detector's model is not the one saved in {weights.parent}; save it there first "
             "(model.save_pretrained(directory)) or save the detector to a .json file"
+        )
+
+
+def check_paired_weights(
+    path: str | Path,
+    recorded: str,
+    state: Mapping[str, torch.Tensor],
+    *,
+    architecture: str,
+    kind: str,
+    verb: str,
+    owned: str,
+    again: str,
+) -> None:
+    """A detector file must be loaded with the weights it was fitted on: ``ConfigError`` if ``state`` are others.
+
+    ``recorded`` is the file's :func:`weights_sha256`; ``state`` the weights of the model it is
+    loaded with. The anomaly and the drift detector share this check and its message; the other
+    arguments fill it in: ``kind`` the class (``"AnomalyDetector"``), ``verb`` how it was fitted
+    (``"calibrated"``), ``owned`` what of it belongs to the weights (``"its threshold belongs"``)
+    and ``again`` how to fit it afresh.
+
+    >>> w = {"w": torch.zeros(2)}
+    >>> check_paired_weights("d.json", weights_sha256(w), w, architecture="linear", kind="AnomalyDetector",
+    ...     verb="calibrated", owned="its threshold belongs", again="calibrate again")
+    """
+    actual = weights_sha256(state)
+    if actual != recorded:
+        raise ConfigError(
+            f"{path} was {verb} on other weights (weights_sha256 {recorded[:12]}...) than those of the "
+            f"{architecture!r} model it is loaded with ({actual[:12]}...): {owned} to that model. Load it with "
+            f"the model it was {verb} on, {again}, or pair them anyway with "
+            f"{kind}.load(path, model, allow_other_model=True)"
         )
 
 

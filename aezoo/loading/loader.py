@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..core.errors import unknown_name
-from ..hub.mixin import LOCAL_DIR_PREFIX, folder_config, load_entry, load_folder
+from ..hub.mixin import LOCAL_DIR_PREFIX, folder_config, hub_origin, load_entry, load_folder
 from ..hub.pins import entry_problem as _entry_problem
 from ..hub.pins import resolve as _resolve
 from ..hub.transport import HF_HUB_PREFIX, fetch_model_files, parse_repo_spec
@@ -122,7 +122,15 @@ def load_from_hub(
     """
     repo_id, revision = parse_repo_spec(spec, revision)
     folder = fetch_model_files(repo_id, revision, token=token, expected_sha256=expected_sha256, timeout=timeout)
-    return load_dir(folder, device=device, expected_sha256=expected_sha256)
+    name = str(folder_config(folder)["architecture"])
+    model: Autoencoder = load_folder(
+        get_architecture(name),
+        folder,
+        device=device,
+        expected_sha256=expected_sha256,
+        origin=hub_origin(repo_id, revision, folder),
+    )
+    return model
 
 
 def load_dir(

@@ -53,6 +53,9 @@ class Capabilities:
     sample: bool = False  # has sample(n, generator=None) -> (n, *input_shape): draws new inputs
     corrupt: bool = False  # has corrupt(x, generator=None): applies the noise it learns to remove
     stage: bool = False  # has as_stage(spec) and stage_weights(): a layer of layer-wise pretraining
+    #: its ``_loss`` is a function of the parameters and the batch alone (no noise, no batch statistics
+    #: kept, no ``.item()``), so ``aezoo.train_many`` can ``vmap`` it over many members' stacked weights
+    stack: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +129,9 @@ class Autoencoder(nn.Module, HubMixin):
         # set by the trainer and the layer-wise engine from their seed; None is torch's global one.
         self.generator: torch.Generator | None = None
         self.training_record: dict[str, Any] | None = None  # set by the trainer; config.json's "training"
+        # What a loaded model was loaded from (pretrained name, Hub repo and revision, or folder; sha256
+        # of the weights): a model trained further records it as its base model (config.json, card).
+        self.base_model: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- construction
     @classmethod

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from ..core.config import AEConfig
 from ..core.errors import ConfigError
 from ..io.pretrained import builtin_entries
-from .base import Autoencoder
+from .base import Autoencoder, Capabilities
 from .layers import ACTIVATION_MODULES, ACTIVATIONS, check_choice, check_dims
 
 __all__ = ["ConvAE", "ConvConfig"]
@@ -64,6 +64,7 @@ class ConvAE(Autoencoder):
     architecture = "conv"
     pretrained = builtin_entries("conv")
     config_class = ConvConfig
+    capabilities = Capabilities(stack=True)
     config: ConvConfig
 
     def __init__(self, config: ConvConfig) -> None:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..core.config import AEConfig
 from ..io.pretrained import builtin_entries
-from .base import Autoencoder
+from .base import Autoencoder, Capabilities
 
 __all__ = ["LinearAE", "LinearConfig"]
 
@@ -30,6 +30,7 @@ class LinearAE(Autoencoder):
     # 3e-3, which ended 20 epochs behind the tutorial recipe (benchmarks/defaults.py)
     train_defaults = MappingProxyType({"lr": 1e-2})
     config_class = LinearConfig
+    capabilities = Capabilities(stack=True)
     config: LinearConfig
 
     def __init__(self, config: LinearConfig) -> None:

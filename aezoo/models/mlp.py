@@ -146,7 +146,7 @@ class MLPAutoencoder(Autoencoder):
 
     config_class = MLPConfig
     config: MLPConfig
-    capabilities = Capabilities(stage=True)
+    capabilities = Capabilities(stage=True, stack=True)
     #: Config fields of a stage of this architecture (the rest comes from the StageSpec):
     #: Glorot init with zero biases and no weight penalty, as in Bengio et al. (2007).
     stage_config: ClassVar[Mapping[str, Any]] = {"init": "xavier", "l2": 0.0, "tied": False}

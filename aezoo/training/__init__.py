@@ -7,7 +7,8 @@ and what it writes there (:mod:`~aezoo.training.outputs`), ``torchrun`` sharding
 (:mod:`~aezoo.training.distributed`), augmentation, the layer-wise engine
 (:mod:`~aezoo.training.layerwise`, its config and report in :mod:`~aezoo.training.layerwise_config`)
 and :func:`~aezoo.training.bundle.bundle`, which turns a trained folder into one ready to publish
-(metrics, figures, card). May import every package up to :mod:`aezoo.evaluation`.
+(metrics, figures, card), and experiment tracking (:mod:`~aezoo.training.tracking`, the loggers in
+:mod:`~aezoo.training.trackers`). May import every package up to :mod:`aezoo.evaluation`.
 
 >>> import aezoo, torch
 >>> data = aezoo.DeviceDataset(torch.rand(256, 1, 28, 28))

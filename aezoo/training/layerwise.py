@@ -24,11 +24,12 @@ the sigmoid codes below it with sigmoid units and cross-entropy, as in the 2006 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ from .config import TrainConfig
 from .distributed import resolve_device
 from .layerwise_config import LayerwiseConfig, LayerwiseReport, stage_architectures, stage_class
 from .rundir import claim_run_dir
+from .trackers import Logger
+from .tracking import Tracking, default_log_dir
 from .trainer import Trainer
 
 __all__ = [
@@ -85,11 +88,21 @@ class LayerwisePretrainer:
     """
 
     def __init__(
-        self, config: LayerwiseConfig, *, progress: bool = True, recipe: Mapping[str, Any] | None = None
+        self,
+        config: LayerwiseConfig,
+        *,
+        progress: bool = True,
+        recipe: Mapping[str, Any] | None = None,
+        loggers: str | Iterable[str | Logger] = (),
+        log_dir: str | Path | None = None,
     ) -> None:
         self.config = config
         self.progress = progress
         self.recipe = dict(recipe or {})  # extra keys for config.json's "training" (e.g. the command)
+        self.loggers = loggers  # experiment trackers (aezoo.training.tracking): stages as stage<i>/, then finetune/
+        self.log_dir = log_dir  # where they write; default <out_dir>/logs
+        self._tracking: Tracking | None = None
+        self._steps_done = 0  # the stages' steps so far: the trackers' step axis
         self.device = resolve_device(str(config.device))
         bf16 = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
         self.precision = "bf16" if bf16 else "fp32"
@@ -121,6 +134,10 @@ class LayerwisePretrainer:
             self._sync()
             record["encode_s"] = time.perf_counter() - t0
             record["wall_s"] = record["train_s"] + record["encode_s"]
+            errors = {
+                f"{split}_{k}": v for split in ("train", "val") for k, v in record.get(f"{split}_error", {}).items()
+            }
+            self._log({**errors, "samples_per_s": record["samples_per_s"] or 0.0, "wall_s": record["wall_s"]}, i)
             self.stages.append(stage.eval())
             records.append(record)
         return records
@@ -191,6 +208,8 @@ class LayerwisePretrainer:
                     bar.update()
                 row = {k: float(t) / steps for k, t in sums.items()}  # one sync per epoch
                 history.append(row)
+                self._steps_done += steps
+                self._log(row, i)
                 bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{row.get('loss', float('nan')):.4f}")
         self._sync()
         train_s = time.perf_counter() - t0
@@ -257,10 +276,19 @@ class LayerwisePretrainer:
         The run holds ``out_dir`` from start to end and refuses one that holds another run
         unless ``overwrite=True`` (see :func:`aezoo.training.rundir.claim_run_dir`).
         """
-        if out_dir is None:
-            return self._fit(train, val, None)
-        with claim_run_dir(out_dir, overwrite=overwrite, extra_files=(REPORT_NAME,)):
-            return self._fit(train, val, out_dir)
+        log_dir = self.log_dir if self.log_dir is not None else default_log_dir(out_dir)
+        self._tracking = Tracking(self.loggers, log_dir=log_dir) if self.loggers else None
+        self._steps_done = 0
+        with self._tracking or contextlib.nullcontext():
+            if out_dir is None:
+                return self._fit(train, val, None)
+            with claim_run_dir(out_dir, overwrite=overwrite, extra_files=(REPORT_NAME,)):
+                return self._fit(train, val, out_dir)
+
+    def _log(self, scalars: Mapping[str, float], stage: int) -> None:
+        """Stage ``stage``'s numbers as ``stage<n>/<name>`` at the stages' step so far."""
+        if self._tracking is not None:
+            self._tracking.scalars({f"stage{stage + 1}/{k}": v for k, v in scalars.items()}, self._steps_done)
 
     def _fit(
         self, train: DeviceDataset, val: DeviceDataset | None, out_dir: str | Path | None
@@ -268,6 +296,8 @@ class LayerwisePretrainer:
         t0 = time.perf_counter()
         report = LayerwiseReport(config=self.config.to_dict(), device=str(self.device), precision=self.precision)
         finetune = self.finetune_config()  # checked before hours of pretraining, not after
+        if self._tracking is not None:
+            self._tracking.start({"layerwise": self.config.to_dict(), "recipe": self.recipe})
         report.stages = self.pretrain_stages(train, val)
         model = self.unroll(train.shape)
         model.preprocessing = train.preprocessing
@@ -280,6 +310,10 @@ class LayerwisePretrainer:
         model.eval()
         if out_dir is not None:
             save(model, report, out_dir, training=training_meta)
+        if self._tracking is not None:
+            errors = report.finetune.get("errors", report.unrolled)
+            final = {f"final/{split}/{k}": v for split, terms in errors.items() for k, v in terms.items()}
+            self._tracking.finish({**final, "final/wall_s": report.wall_s}, out_dir)
         return model, report
 
     def _finetune(
@@ -291,8 +325,14 @@ class LayerwisePretrainer:
         out_dir: str | Path | None,
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """Fine-tune ``model`` in place with the Trainer; returns its record and config.json's "training"."""
+        tracking = self._tracking.scope("finetune/", self._steps_done, images=train) if self._tracking else None
         trainer = Trainer(
-            model, tc, out_dir=out_dir, progress=self.progress, recipe={"pretraining": "layerwise", **self.recipe}
+            model,
+            tc,
+            out_dir=out_dir,
+            progress=self.progress,
+            recipe={"pretraining": "layerwise", **self.recipe},
+            callbacks=[tracking] if tracking is not None else [],
         )
         self._sync()
         t0 = time.perf_counter()
@@ -345,8 +385,12 @@ def pretrain(
     out_dir: str | Path | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    loggers: str | Iterable[str | Logger] = (),
+    log_dir: str | Path | None = None,
 ) -> tuple[Autoencoder, LayerwiseReport]:
     """Layer-wise pretraining, unrolling and fine-tuning in one call; returns ``(model, report)``.
+
+    ``loggers`` and ``log_dir`` are those of :func:`aezoo.train` (docs/tracking.md).
 
     >>> import aezoo, torch
     >>> data = aezoo.DeviceDataset(torch.rand(64, 1, 28, 28))
@@ -355,7 +399,8 @@ def pretrain(
     >>> model.architecture, len(report.stages)
     ('deep', 2)
     """
-    return LayerwisePretrainer(config, progress=progress).fit(train, val, out_dir=out_dir, overwrite=overwrite)
+    engine = LayerwisePretrainer(config, progress=progress, loggers=loggers, log_dir=log_dir)
+    return engine.fit(train, val, out_dir=out_dir, overwrite=overwrite)
 
 
 def save(model: Autoencoder, report: LayerwiseReport, out_dir: str | Path, *, training: Any = None) -> Path:

@@ -18,6 +18,7 @@ import torch
 
 from .._version import __version__
 from ..core.config import dumps_json
+from ..data.hf import HF_PREFIX
 from ..io.serialization import atomic_write
 from .config import History, TrainConfig
 
@@ -25,7 +26,15 @@ if TYPE_CHECKING:
     from ..data import Dataset
     from ..models.base import Autoencoder
 
-__all__ = ["HISTORY_NAME", "LOSS_CURVE_NAME", "hardware_name", "training_record", "write_history", "write_outputs"]
+__all__ = [
+    "HISTORY_NAME",
+    "LOSS_CURVE_NAME",
+    "dataset_label",
+    "hardware_name",
+    "training_record",
+    "write_history",
+    "write_outputs",
+]
 
 HISTORY_NAME = "history.json"
 LOSS_CURVE_NAME = "loss_curve.png"
@@ -50,6 +59,17 @@ def write_outputs(directory: Path, model: Autoencoder, history: History) -> None
             loss_curve(history.to_dict(), directory / LOSS_CURVE_NAME)
 
 
+def dataset_label(name: str) -> str:
+    """The dataset a split's name comes from, as the record and the card name it.
+
+    >>> dataset_label("mnist/train:train"), dataset_label("hf:ylecun/mnist:train:train")
+    ('mnist', 'hf:ylecun/mnist')
+    """
+    if name.startswith(HF_PREFIX):  # hf:SOURCE:SPLIT[:part]; SOURCE may hold "/"
+        return HF_PREFIX + name[len(HF_PREFIX) :].split(":")[0]
+    return name.split(":")[0].split("/")[0]
+
+
 def training_record(
     config: TrainConfig,
     history: History,
@@ -65,7 +85,7 @@ def training_record(
         **(extra or {}),
         "train_config": config.to_dict(),
         "seed": config.seed,
-        "dataset": train.name.split(":")[0].split("/")[0],  # "mnist" of "mnist/train:train"
+        "dataset": dataset_label(train.name),
         "data": train.name,
         "num_train_samples": len(train),
         "num_val_samples": len(val) * world_size if val is not None else 0,

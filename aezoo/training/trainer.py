@@ -17,7 +17,7 @@ import dataclasses
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,24 +35,26 @@ from .checkpoint import RunState, load_run, run_identity, save_run
 from .config import History, TrainConfig, lr_factor, make_optimizer_factory
 from .outputs import training_record, write_history, write_outputs
 from .rundir import claim_for_ranks
+from .trackers import Logger
+from .tracking import Tracking, default_log_dir
 
-__all__ = ["Callback", "TrainEvent", "Trainer", "train"]
+__all__ = ["Callback", "TrainEvent", "Trainer", "drive", "train"]
 
 
 @dataclasses.dataclass
 class TrainEvent:
     """What a callback receives at the end of every step and every epoch."""
 
-    kind: str  # "step" or "epoch"
+    kind: str  # "step", "epoch", or "fit" (once, after the run has written its model folder)
     trainer: Trainer  # set trainer.should_stop = True to end the run after this step/epoch
     epoch: int  # 0-based epoch the event belongs to
     step: int  # batches done in that epoch
     global_step: int  # batches done in the whole run
-    terms: Mapping[str, Any]  # step: the step's loss tensors; epoch: {"train": {...}, "val": {...}}
+    terms: Mapping[str, Any]  # step: the step's loss tensors; epoch: {"train": {...}, "val": {...}}; fit: {}
 
 
-#: A callback is a function of a :class:`TrainEvent`, or an object with ``on_step_end(event)``
-#: and/or ``on_epoch_end(event)`` methods.
+#: A callback is a function of a :class:`TrainEvent`, or an object with ``on_step_end(event)``,
+#: ``on_epoch_end(event)`` and/or ``on_fit_end(event)`` methods.
 Callback = Callable[[TrainEvent], None] | Any
 
 
@@ -92,6 +94,7 @@ class Trainer:
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
         self._hooks: list[Any] = []
         self._identity: dict[str, Any] = {}  # what a checkpoint of this run must match to be resumed
+        self.total_steps = self.start_step = 0  # of the run in progress: all its steps, and where it started
 
     # ------------------------------------------------------------------ the loop
     def fit(
@@ -111,6 +114,24 @@ class Trainer:
         first) or ``resume=True``. A loss or weights that stop being finite end the run with a
         :class:`~aezoo.core.errors.TrainingError`, without writing a model.
         """
+        with self.session(train, val, resume=resume, overwrite=overwrite) as steps:
+            return drive(steps, self._step)
+
+    @contextlib.contextmanager
+    def session(
+        self,
+        train: Dataset | Tensor,
+        val: Dataset | Tensor | None = None,
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+    ) -> Iterator[Generator[Tensor, Mapping[str, Tensor], History]]:
+        """The run of :meth:`fit` as a generator that yields each batch and is sent its loss terms.
+
+        ``fit`` is ``drive(steps, trainer._step)``; :func:`aezoo.train_many` drives several
+        trainers' generators in lock-step and computes their steps at once. On leaving the
+        block the run's hooks, generator and ``out_dir`` are released, finished or not.
+        """
         train, val = _as_dataset(train, "train"), _as_dataset(val, "val") if val is not None else None
         _check_data(train, val, self.config)  # before out_dir is claimed (and, with overwrite, emptied)
         self.env = distributed.setup(self.config.device)
@@ -123,7 +144,7 @@ class Trainer:
         )
         try:
             with own_out_dir:
-                return self._fit(train, val, resume)
+                yield self._steps(train, val, resume)
         finally:
             self.model.generator = noise  # the run's generator does not outlive the run
             for h in self._hooks:
@@ -133,20 +154,30 @@ class Trainer:
             self.model.eval()
             self.env.close()
 
-    def _fit(self, train: Dataset, val: Dataset | None, resume: bool) -> History:
+    def _step(self, x: Tensor) -> Mapping[str, Tensor]:
+        """One training step of this trainer's model alone."""
+        with self._autocast():
+            return self.model.training_step(x, self._optimizers)  # the model's loss, backward and steps
+
+    def _steps(
+        self, train: Dataset, val: Dataset | None, resume: bool
+    ) -> Generator[Tensor, Mapping[str, Tensor], History]:
         cfg, env = self.config, self.env
         train, val, data_order = self._setup(train, val, resume)
         state = self._start(resume, data_order)
         if cfg.patience and val is None:
-            warnings.warn("patience is set but there is no validation data; early stopping is off", stacklevel=3)
+            warnings.warn("patience is set but there is no validation data; early stopping is off", stacklevel=4)
         steps_per_epoch = distributed.num_batches(len(train), cfg.batch_size, env)
         total_steps = steps_per_epoch * cfg.epochs
+        self.total_steps, self.start_step = total_steps, state.global_step  # for a progress bar over many runs
 
         while state.epoch < cfg.epochs and not self.history.stopped_early and not self.should_stop:
             t0 = time.perf_counter()
             if state.step == 0:
                 state.epoch_rng = data_order.get_state()
-            train_terms, samples_per_s = self._train_epoch(train, state, data_order, steps_per_epoch, total_steps)
+            train_terms, samples_per_s = yield from self._train_epoch(
+                train, state, data_order, steps_per_epoch, total_steps
+            )
             if self.should_stop and state.step < steps_per_epoch:
                 break  # a callback ended the run mid-epoch; its last checkpoint stays as it was
             val_terms = self._validate(val) if val is not None else {}
@@ -169,11 +200,12 @@ class Trainer:
 
         self._check_finite(state, {})  # also when a callback stopped the run mid-epoch
         self._write_outputs(train, val)
+        self._emit("fit", state, {})  # e.g. trackers log the final metrics and the model folder
         return self.history
 
     def _train_epoch(
         self, train: Dataset, state: RunState, data_order: torch.Generator, steps_per_epoch: int, total_steps: int
-    ) -> tuple[dict[str, float], float]:
+    ) -> Generator[Tensor, Mapping[str, Tensor], tuple[dict[str, float], float]]:
         """One pass over the epoch's shuffle (from ``state.step`` on); the epoch's mean terms and samples/s."""
         cfg, env = self.config, self.env
         assert state.epoch_rng is not None  # set when the epoch starts (or restored with it)
@@ -185,8 +217,7 @@ class Trainer:
             self._set_lr(lr_factor(cfg, state.global_step, total_steps))
             if cfg.shift:
                 x = random_shift(x, cfg.shift, self.model.generator)
-            with self._autocast():
-                terms = self.model.training_step(x, self._optimizers)  # the model's loss, backward and steps
+            terms = yield x  # the step: Trainer._step, or train_many's for many models at once
             _accumulate(state.sums, terms, len(x))
             state.count += len(x)
             state.step += 1
@@ -314,6 +345,11 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = group["initial_lr"] * factor
 
+    @property
+    def lr(self) -> float:
+        """The learning rate of the last step (the first optimizer's first group)."""
+        return self._lr()
+
     def _lr(self) -> float:
         return float(next(iter(self._optimizers.values())).param_groups[0]["lr"])
 
@@ -346,12 +382,12 @@ class Trainer:
             self.history.stopped_early = True
 
     def _emit(self, kind: str, state: RunState, terms: Mapping[str, Any]) -> None:
-        event = TrainEvent(kind, self, state.epoch - (kind == "epoch"), state.step, state.global_step, terms)
+        event = TrainEvent(kind, self, state.epoch - (kind != "step"), state.step, state.global_step, terms)
         for cb in self.callbacks:
             method = getattr(cb, f"on_{kind}_end", None)
             if method is not None:
                 method(event)
-            elif callable(cb) and not hasattr(cb, "on_step_end") and not hasattr(cb, "on_epoch_end"):
+            elif callable(cb) and not any(hasattr(cb, f"on_{k}_end") for k in ("step", "epoch", "fit")):
                 cb(event)
 
     # ------------------------------------------------------------------ progress
@@ -403,6 +439,16 @@ class Trainer:
             if self.out_dir is not None:
                 write_outputs(self.out_dir, self.model, self.history)
         env.barrier()
+
+
+def drive(steps: Generator[Tensor, Mapping[str, Tensor], History], step: Callable[[Tensor], Any]) -> History:
+    """Run a trainer's step generator to its end, computing each batch's step with ``step``."""
+    try:
+        x = next(steps)
+        while True:
+            x = steps.send(step(x))
+    except StopIteration as stop:
+        return stop.value
 
 
 def _as_dataset(data: Any, role: str) -> Dataset:
@@ -459,6 +505,8 @@ def train(
     callbacks: Iterable[Callback] = (),
     progress: bool | None = None,
     stream: bool | None = None,
+    loggers: str | Iterable[str | Logger] = (),
+    log_dir: str | Path | None = None,
     **config: Any,
 ) -> Autoencoder:
     """Train ``model`` (or ``aezoo.create(model)``) on ``data`` (or ``load_dataset(data)``); returns it.
@@ -468,6 +516,9 @@ def train(
     :func:`aezoo.load_dataset` when ``data`` is a name or a path.
     The recipe (this call, the settings, the dataset, the time) is kept in ``model.training_record``,
     so ``model.save_pretrained(d)`` and ``aezoo.publish`` write it into ``config.json`` and the card.
+    ``loggers`` are experiment trackers (``"tensorboard"``, ``"mlflow"``, ``"wandb"``, ``"csv"`` or
+    :class:`~aezoo.training.trackers.Logger` objects) writing under ``log_dir`` (default
+    ``<out_dir>/logs``): see :mod:`~aezoo.training.tracking` and docs/tracking.md.
 
     >>> import aezoo, torch
     >>> data = aezoo.DeviceDataset(torch.rand(256, 1, 28, 28))
@@ -477,6 +528,8 @@ def train(
     cfg = TrainConfig().replace(**config)  # checked before the model is built
     given = "".join(f", {k}={v!r}" for k, v in config.items())
     call = f"aezoo.train({model if isinstance(model, str) else model.architecture!r}, {_data_ref(data)!r}{given})"
+    log_dir = log_dir if log_dir is not None or not loggers else default_log_dir(out_dir)
+    tracking = Tracking(loggers, log_dir=log_dir, append=resume) if loggers else None  # a missing library fails here
     if isinstance(model, str):
         with seeding.seeded(cfg.seed):  # the initial weights
             model = create(model)
@@ -484,8 +537,12 @@ def train(
     if isinstance(data, str):
         device = distributed.resolve_device(cfg.device, distributed.local_rank())
         data = load_dataset(data, "train", device=device, stream=stream)
+    if tracking is not None:
+        tracking.images = val if val is not None else data
+        callbacks = [*callbacks, tracking]
     trainer = Trainer(model, cfg, out_dir=out_dir, callbacks=callbacks, progress=progress, recipe={"recipe": call})
-    trainer.fit(data, val, resume=resume, overwrite=overwrite)
+    with tracking or contextlib.nullcontext():
+        trainer.fit(data, val, resume=resume, overwrite=overwrite)
     return model
 
 
