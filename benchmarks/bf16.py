@@ -103,7 +103,7 @@ def render(res: Mapping[str, Any]) -> str:
             f"{r['mse_ratio']:.3f} |"
         )
     lines.append(
-        f"\n{res['hardware']} ({', '.join(res['cpu_flags'])}), {res['threads']} threads; {res['samples']} MNIST "
+        f"\n{res['hardware']} ({', '.join(res['cpu_flags'])}); {res['samples']} MNIST "
         f"training images × {res['epochs']} epochs, test MSE on {res['test_samples']} test images; "
         f"torch {res['torch']}, aezoo {res['aezoo']}."
     )

@@ -16,6 +16,19 @@ decay, batch norm and dropout, which are turned off here so that the model is th
 ``pyod.models.auto_encoder.AutoEncoder`` with ``hidden_neuron_list=[32]`` and a sigmoid appended to
 its decoder; Keras: ``keras.Sequential``, ``compile(Adam(1e-3), "mse")``, ``fit``.
 
+Two views (``--view``), one JSON file each, rendered side by side by ``--render USER.json SAME.json``:
+
+* ``user`` (the default): each library as a user gets it, as above: aezoo its recipe for this
+  benchmark, every peer the tutorial recipe. Its ratios mix the speed of the training loop with the
+  recipe.
+* ``same``: every library, aezoo included, with the one recipe that all of them let a user set:
+  Adam 1e-3 at batch 128, constant learning rate (``SAME_RECIPE``, the peers' recipe of both views),
+  up to ``--max-epochs`` epochs. What differs then is the training loop (its speed, and what it does
+  beyond the recipe: initialisation, data order), which is what its ratios measure. (A third view,
+  every library on aezoo's one-cycle schedule, is not offered: pythae steps its ``scheduler_cls``
+  once per epoch, not per batch, and PyOD's ``AutoEncoder`` takes a learning rate but no schedule,
+  so only Keras could follow aezoo's per-step schedule through its own API.)
+
 Each run is a fresh process (one library per process, libraries alternating in a rotating order,
 so load on a shared machine affects them alike). The clock starts after the common data is in
 memory and before the library builds its model and data pipeline; it stops when the test MSE
@@ -24,8 +37,10 @@ target. Reported per library and model: the median over seeds of the time to the
 samples/s of training, samples to the target and the process's peak RSS. Run (in a venv with the
 peers: ``pip install -r benchmarks/requirements-peers.txt``):
 
-    python benchmarks/peers.py --data-dir DIR --json benchmarks/results/peers_cpu.json
-    python benchmarks/peers.py --render benchmarks/results/peers_cpu.json   # the Markdown table again
+    python benchmarks/peers.py --data-dir DIR --json benchmarks/results/peers_cpu_user.json
+    python benchmarks/peers.py --data-dir DIR --view same --json benchmarks/results/peers_cpu_same.json
+    python benchmarks/peers.py --render benchmarks/results/peers_cpu_user.json   # one view's table again
+    python benchmarks/peers.py --render benchmarks/results/peers_cpu_{user,same}.json  # both, side by side
 """
 
 from __future__ import annotations
@@ -51,6 +66,12 @@ TARGETS = {"mlp": 0.0168, "conv": 0.0269}  # the test MSE of PCA at the code siz
 AEZOO_RECIPES = {  # aezoo's TrainConfig per model unless --aezoo-recipe says otherwise
     "mlp": {"epochs": 2, "batch_size": 128, "lr": 1e-2, "schedule": "onecycle"},
     "conv": {"epochs": 1, "batch_size": 128, "lr": 6e-3, "schedule": "onecycle"},
+}
+# The tutorial recipe: every peer's in both views, and every library's (aezoo's too) in the "same" view.
+SAME_RECIPE = {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "schedule": "constant"}
+VIEWS = {
+    "user": "as a user gets it: aezoo its recipe for this benchmark, every peer the tutorial recipe",
+    "same": "same recipe for every library (Adam 1e-3, batch 128, constant LR): the training loop alone",
 }
 
 
@@ -118,11 +139,18 @@ def torch_nets(model: str):
 
 
 # ----------------------------------------------------------------------------- one run per library
+def aezoo_recipe(model: str, args: argparse.Namespace) -> dict:
+    """aezoo's TrainConfig fields in this view: its own recipe (``user``) or the peers' (``same``)."""
+    if getattr(args, "view", "user") == "same":
+        return {"epochs": args.max_epochs, **SAME_RECIPE}
+    return json.loads(args.aezoo_recipe) if args.aezoo_recipe else dict(AEZOO_RECIPES[model])
+
+
 def run_aezoo(model: str, x_train, x_test, args: argparse.Namespace) -> Checker:
     import aezoo
     from aezoo.training import TrainConfig, Trainer
 
-    recipe = json.loads(args.aezoo_recipe) if args.aezoo_recipe else AEZOO_RECIPES[model]
+    recipe = aezoo_recipe(model, args)
     net = aezoo.create(model)
     check = Checker(TARGETS[model], args.check_every, lambda x: net(x).reconstruction, x_test, args.max_samples)
     config = TrainConfig(**recipe, seed=args.seed, device="cpu", val_fraction=0.0, log_every=10**9)
@@ -164,7 +192,7 @@ def run_pythae(model: str, x_train, x_test, args: argparse.Namespace) -> Checker
 
     enc, dec = torch_nets(model)
     check = Checker(TARGETS[model], args.check_every, lambda x: dec(enc(x)), x_test, args.max_samples)
-    batch = 128
+    batch = SAME_RECIPE["batch_size"]
 
     class Step(TrainingCallback):
         def on_train_step_end(self, training_config, **kwargs) -> None:
@@ -179,7 +207,7 @@ def run_pythae(model: str, x_train, x_test, args: argparse.Namespace) -> Checker
         config = BaseTrainerConfig(
             output_dir=tmp,
             num_epochs=args.max_epochs,
-            learning_rate=1e-3,
+            learning_rate=SAME_RECIPE["lr"],
             per_device_train_batch_size=batch,
             seed=args.seed,
             no_cuda=True,
@@ -205,8 +233,8 @@ def run_pyod(model: str, x_train, x_test, args: argparse.Namespace) -> Checker:
         batch_norm=False,
         dropout_rate=0.0,
         preprocessing=False,
-        lr=1e-3,
-        batch_size=128,
+        lr=SAME_RECIPE["lr"],
+        batch_size=SAME_RECIPE["batch_size"],
         epoch_num=args.max_epochs,
         optimizer_params={},
         random_state=args.seed,
@@ -266,13 +294,13 @@ def run_keras(model: str, x_train, x_test, args: argparse.Namespace) -> Checker:
             return net(x.permute(0, 2, 3, 1), training=False).permute(0, 3, 1, 2)
 
     check = Checker(TARGETS[model], args.check_every, reconstruct, x_test, args.max_samples)
-    batch = 128
+    batch = SAME_RECIPE["batch_size"]
 
     class Step(keras.callbacks.Callback):
         def on_train_batch_end(self, step, logs=None) -> None:
             check.step(batch)
 
-    net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    net.compile(optimizer=keras.optimizers.Adam(SAME_RECIPE["lr"]), loss="mse")
     with contextlib.suppress(Reached):
         net.fit(x_np, x_np, batch_size=batch, epochs=args.max_epochs, shuffle=True, verbose=0, callbacks=[Step()])
     return check
@@ -307,6 +335,7 @@ def worker(args: argparse.Namespace) -> None:
     row = {
         "library": args.library,
         "model": args.model,
+        "view": args.view,
         "seed": args.seed,
         "target": TARGETS[args.model],
         "time_to_target_s": check.reached,
@@ -340,18 +369,30 @@ def summarise(result: dict) -> dict:
                 continue
             times = [r["time_to_target_s"] for r in runs]
             reached = all(t is not None for t in times)
+            samples = [r["samples_to_target"] for r in runs]
             per[lib] = {
                 "runs": len(runs),
                 "median_time_s": statistics.median(times) if reached else None,
+                "min_time_s": min(times) if reached else None,
+                "max_time_s": max(times) if reached else None,
                 "times_s": times,
                 "median_samples_per_s": statistics.median(r["samples_per_s"] for r in runs),
-                "median_samples": statistics.median(r["samples_to_target"] for r in runs) if reached else None,
+                "median_setup_s": statistics.median(r.get("setup_s") or 0.0 for r in runs),
+                "median_samples": statistics.median(samples) if reached else None,
+                "min_samples": min(samples) if reached else None,
+                "max_samples": max(samples) if reached else None,
                 "median_peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in runs),
                 "median_added_rss_mib": statistics.median(r["peak_rss_mib"] - r["rss_after_data_mib"] for r in runs),
             }
-        ours = per.get("aezoo", {}).get("median_time_s")
+        ours = per.get("aezoo", {})
         for s in per.values():
-            s["aezoo_over_peer_time"] = ours / s["median_time_s"] if ours and s["median_time_s"] else None
+            t, ot = s["median_time_s"], ours.get("median_time_s")
+            s["aezoo_over_peer_time"] = ot / t if ot and t else None
+            s["peer_over_aezoo_time"] = t / ot if ot and t else None  # >1: aezoo reached the target sooner
+            speed, ospeed = s["median_samples_per_s"], ours.get("median_samples_per_s")
+            s["aezoo_over_peer_samples_per_s"] = ospeed / speed if ospeed and speed else None  # the loop
+            n, on = s["median_samples"], ours.get("median_samples")
+            s["peer_over_aezoo_samples"] = n / on if on and n else None  # the recipe (and the seed's luck)
         summary[model] = per
     return summary
 
@@ -386,6 +427,102 @@ def render(result: dict) -> str:
     return "\n".join(lines).lstrip("\n")
 
 
+def _view(result: dict) -> str:
+    return result.get("view", "user")  # files from before the views were all "as a user gets it"
+
+
+def _time_cell(s: dict) -> str:
+    if s["median_time_s"] is None:
+        reached = sum(t is not None for t in s["times_s"])
+        return f"not reached ({reached} of {len(s['times_s'])} seeds did)"
+    if len(s["times_s"]) == 1:
+        return f"{s['median_time_s']:.1f}"
+    return f"{s['median_time_s']:.1f} ({s['min_time_s']:.1f}–{s['max_time_s']:.1f})"
+
+
+def _samples_cell(s: dict) -> str:
+    if s["median_samples"] is None:
+        return "-"
+    if s["min_samples"] == s["max_samples"]:
+        return f"{s['median_samples']:,.0f}"
+    return f"{s['median_samples']:,.0f} ({s['min_samples'] / 1000:.0f}k–{s['max_samples'] / 1000:.0f}k)"
+
+
+def _x(value: float | None) -> str:
+    return f"{value:.1f}×" if value is not None else "-"
+
+
+def render_views(results: list[dict]) -> str:
+    """One table per model with the views of ``results`` side by side, then where aezoo's lead comes from.
+
+    Each result is one ``--json`` file (or several of the same view, their runs pooled); its
+    ``view`` says which columns it fills. Times are the median over seeds with their range;
+    "peer ÷ aezoo time" above 1 means aezoo reached the target sooner. The second table splits
+    that ratio: a time to the target is the setup (model, optimizer, data pipeline, first batch)
+    plus the samples to the target over the samples/s, so the ratio is about the product of the
+    samples/s ratio (the training loop) and the samples ratio (the recipe, in the user view) where
+    the setups are small next to the training.
+    """
+    by_view: dict[str, dict] = {}
+    for result in results:
+        view = _view(result)
+        if view in by_view:  # several files of one view: pool their runs and models
+            old = by_view[view]
+            models = old["models"] + [m for m in result["models"] if m not in old["models"]]
+            by_view[view] = {**old, "models": models, "runs": old["runs"] + result["runs"]}
+        else:
+            by_view[view] = {**result, "runs": list(result["runs"])}
+    views = [v for v in VIEWS if v in by_view] + [v for v in by_view if v not in VIEWS]
+    summaries = {v: summarise(by_view[v]) for v in views}
+    models = [m for m in TARGETS if any(m in summaries[v] for v in views)]
+    lines: list[str] = []
+    for model in models:
+        seeds = sorted({r["seed"] for v in views for r in by_view[v]["runs"] if r["model"] == model})
+        lines += ["", f"**`{model}`**, target test MSE {TARGETS[model]}, seeds {', '.join(map(str, seeds))}:", ""]
+        head, rule = ["library"], ["---"]
+        for v in views:
+            name = "as a user gets it" if v == "user" else "same recipe" if v == "same" else v
+            head += [
+                f"{name}: time to target (s), median (min–max)",
+                "peer ÷ aezoo time",
+                "samples/s",
+                "samples to target, median (min–max)",
+            ]
+            rule += ["---:"] * 4
+        lines += ["| " + " | ".join(head) + " |", "|" + "|".join(rule) + "|"]
+        for lib in LIBRARIES:
+            cells = [f"**{lib}**" if lib == "aezoo" else lib]
+            present = False
+            for v in views:
+                s = summaries[v].get(model, {}).get(lib)
+                if s is None:
+                    note = "no convolutional autoencoder in PyOD" if model == "conv" and lib == "pyod" else "not run"
+                    cells += [note, "", "", ""]
+                    continue
+                present = True
+                ratio = "1.0×" if lib == "aezoo" else _x(s["peer_over_aezoo_time"])
+                cells += [_time_cell(s), ratio, f"{s['median_samples_per_s']:,.0f}", _samples_cell(s)]
+            if present or (model == "conv" and lib == "pyod"):
+                lines.append("| " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            "| peer | view | aezoo sooner by | aezoo's samples/s ÷ peer's | peer's samples to target ÷ aezoo's "
+            "| setup before the first step (s), aezoo / peer |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for lib in LIBRARIES[1:]:
+            for v in views:
+                s = summaries[v].get(model, {}).get(lib)
+                if s is None:
+                    continue
+                lines.append(
+                    f"| {lib} | {v} | {_x(s['peer_over_aezoo_time'])} | {_x(s['aezoo_over_peer_samples_per_s'])} "
+                    f"| {_x(s['peer_over_aezoo_samples'])} "
+                    f"| {summaries[v][model]['aezoo']['median_setup_s']:.2f} / {s['median_setup_s']:.2f} |"
+                )
+    return "\n".join(lines).lstrip("\n")
+
+
 def drive(args: argparse.Namespace) -> None:
     result = {
         "hardware": f"{platform.machine()} {os.cpu_count()} cores (shared with other jobs), {args.threads} thread(s) "
@@ -394,8 +531,10 @@ def drive(args: argparse.Namespace) -> None:
         "models": args.models,
         "seeds": args.seeds,
         "check_every": args.check_every,
-        "aezoo_recipe": json.loads(args.aezoo_recipe) if args.aezoo_recipe else AEZOO_RECIPES,
-        "peer_recipe": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "schedule": "constant"},
+        "view": args.view,
+        "view_means": VIEWS[args.view],
+        "aezoo_recipe": {model: aezoo_recipe(model, args) for model in args.models},
+        "peer_recipe": {**SAME_RECIPE, "max_epochs": args.max_epochs},
         "runs": [],
     }
     env = {**os.environ, "KERAS_BACKEND": "torch", "OMP_NUM_THREADS": str(args.threads)}
@@ -409,6 +548,7 @@ def drive(args: argparse.Namespace) -> None:
                 cmd += ["--check-every", str(args.check_every), "--max-epochs", str(args.max_epochs)]
                 cmd += ["--max-samples", str(args.max_samples)]
                 cmd += ["--aezoo-recipe", args.aezoo_recipe] if args.aezoo_recipe else []
+                cmd += ["--view", args.view]
                 proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
                 lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
                 if proc.returncode != 0 or not lines:
@@ -445,6 +585,13 @@ def main() -> None:
         default=None,
         help="aezoo's TrainConfig fields, as JSON, for every model (default: AEZOO_RECIPES per model)",
     )
+    p.add_argument(
+        "--view",
+        choices=sorted(VIEWS),
+        default="user",
+        help="user: each library as a user gets it (aezoo its recipe, peers the tutorial one); "
+        "same: every library the tutorial recipe (Adam 1e-3, batch 128, constant), isolating the training loop",
+    )
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--render", type=Path, nargs="+", default=None, help="print the tables of earlier --json files")
     p.add_argument("--worker", choices=LIBRARIES, dest="library", default=None, help=argparse.SUPPRESS)
@@ -453,11 +600,16 @@ def main() -> None:
     args = p.parse_args()
     if args.render:
         parts = [json.loads(path.read_text()) for path in args.render]
-        merged = {**parts[0], "models": [m for part in parts for m in part["models"]]}
-        merged["runs"] = [r for part in parts for r in part["runs"]]
-        print(render(merged))
+        if len({_view(part) for part in parts}) > 1:
+            print(render_views(parts))  # the views side by side
+        else:
+            merged = {**parts[0], "models": [m for part in parts for m in part["models"]]}
+            merged["runs"] = [r for part in parts for r in part["runs"]]
+            print(render(merged))
     elif args.data_dir is None:
         p.error("--data-dir is required unless --render is given")
+    elif args.view == "same" and args.aezoo_recipe:
+        p.error("--aezoo-recipe sets aezoo's recipe of the user view; --view same gives every library the same one")
     elif args.library:
         worker(args)
     else:
