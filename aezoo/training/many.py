@@ -225,8 +225,7 @@ def train_many(
         t.recipe["train_many"]["stacked"] = use_stack
     if out is not None:
         _write_manifest(out, model, members, {**config, **dict(model_config or {})})
-    histories = _run(trainers, resume=resume, overwrite=overwrite, stacked=use_stack, progress=progress)
-    del histories
+    _run(trainers, resume=resume, overwrite=overwrite, stacked=use_stack, progress=progress)  # members trained in place
     return {m.name: t.model for m, (t, _) in zip(members, trainers, strict=True)}
 
 
